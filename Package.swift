@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point one way: maelstromd → MaelstromTun → (CTun, MaelstromCore).
+// MaelstromCore makes no syscalls and reads no clock, so the same protocol code runs in
+// unit tests, in `maelstromd simulate` and in the daemon.
+let package = Package(
+    name: "Maelstrom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "maelstromd", targets: ["maelstromd"]),
+        .library(name: "MaelstromCore", targets: ["MaelstromCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        .target(name: "MaelstromCore"),
+        .target(
+            name: "CTun",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "MaelstromTun",
+            dependencies: ["CTun", "MaelstromCore"]
+        ),
+        .executableTarget(
+            name: "maelstromd",
+            dependencies: [
+                "MaelstromCore",
+                "MaelstromTun",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Counts heap allocations made by the calling thread; the zero-allocation checks use it.
+        .target(
+            name: "CAllocationCounter",
+            path: "Tests/CAllocationCounter"
+        ),
+        .testTarget(
+            name: "MaelstromCoreTests",
+            dependencies: [
+                "MaelstromCore",
+                "CAllocationCounter",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["MaelstromCore", "MaelstromTun", "CTun"]
+        ),
+    ]
+)

@@ -1,0 +1,125 @@
+/// The shape of the layered-interleaving code: how many data packets per repair, the layers and
+/// their interleaves, the largest packet and how long a partly filled bin may wait.
+///
+/// Layer `j` keeps `interleaves[j]` bins; data packet `x` goes into bin `x mod interleaves[j]`
+/// of every layer, and a bin that holds `r` packets yields one repair, so the overhead is `c / r`.
+public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
+    /// Data packets per repair packet (`r`).
+    public var r: Int
+    /// Interleave of each layer, strictly increasing; their count is `c`.
+    public var interleaves: [Int]
+    /// How long the oldest packet of a layer-0 bin may wait before the bin is flushed, in nanoseconds.
+    ///
+    /// A bin of layer `j` receives a packet only every `interleaves[j]` packets, so its deadline is
+    /// scaled by `interleaves[j] / interleaves[0]`: one deadline for every layer would flush the
+    /// deep layers with one member each at ordinary rates and multiply the overhead.
+    public var flushAfterNanoseconds: UInt64
+    /// Largest data packet (an IP packet) the encoder accepts, in bytes.
+    public var maxPacketSize: Int
+
+    /// The number of layers (`c`).
+    public var c: Int { interleaves.count }
+
+    /// The fraction of extra bytes and packets the repairs add at full bins (`c / r`).
+    public var nominalOverhead: Double { Double(c) / Double(r) }
+
+    /// The paper's example: r = 8, c = 3, interleaves (1, 10, 100), 5 ms flush, jumbo-frame packets.
+    public static let `default` = FECParameters(
+        r: 8, interleaves: [1, 10, 100], flushAfterNanoseconds: 5_000_000, maxPacketSize: 9000)
+
+    /// The largest `r`: a repair's member count travels in one byte.
+    public static let maxR = 255
+    /// The largest number of layers a frame can name and a decoder tracks per packet.
+    public static let maxLayers = 8
+    /// The largest interleave: the stride travels in two bytes.
+    public static let maxInterleave = 65_535
+    /// The largest data packet: a repair of that size must still fit in one UDP datagram.
+    public static let maxPacketSizeLimit = 65_000
+
+    /// Creates parameters without checking them; call `validate()` before use.
+    public init(r: Int, interleaves: [Int], flushAfterNanoseconds: UInt64, maxPacketSize: Int) {
+        self.r = r
+        self.interleaves = interleaves
+        self.flushAfterNanoseconds = flushAfterNanoseconds
+        self.maxPacketSize = maxPacketSize
+    }
+
+    /// The flush deadline of layer `layer`, in nanoseconds.
+    public func flushDeadline(layer: Int) -> UInt64 {
+        let scale = UInt64(interleaves[layer] / max(interleaves[0], 1))
+        return flushAfterNanoseconds &* max(scale, 1)
+    }
+
+    /// Checks every rule and returns warnings for legal but weak choices.
+    ///
+    /// Throws for values the codec cannot run with; warns when two layers' repairs can share more
+    /// than one packet (`(r - 1) · I[j-1] ≥ I[j]`), which weakens recovery of packets lost together.
+    public func validate() throws(FECParameterError) -> [String] {
+        guard r >= 2 && r <= Self.maxR else {
+            throw FECParameterError(.rOutOfRange, "r must be between 2 and \(Self.maxR), got \(r)")
+        }
+        guard !interleaves.isEmpty && interleaves.count <= Self.maxLayers else {
+            throw FECParameterError(
+                .layerCountOutOfRange, "c (the number of interleaves) must be between 1 and \(Self.maxLayers), got \(interleaves.count)")
+        }
+        for (layer, interleave) in interleaves.enumerated() {
+            guard interleave >= 1 && interleave <= Self.maxInterleave else {
+                throw FECParameterError(
+                    .interleaveOutOfRange, "interleave of layer \(layer) must be between 1 and \(Self.maxInterleave), got \(interleave)")
+            }
+            if layer > 0 && interleave <= interleaves[layer - 1] {
+                throw FECParameterError(
+                    .interleavesNotIncreasing,
+                    "interleaves must be strictly increasing, got \(interleaves.map(String.init).joined(separator: ","))")
+            }
+        }
+        guard maxPacketSize >= 1 && maxPacketSize <= Self.maxPacketSizeLimit else {
+            throw FECParameterError(
+                .packetSizeOutOfRange, "max packet size must be between 1 and \(Self.maxPacketSizeLimit), got \(maxPacketSize)")
+        }
+        guard flushAfterNanoseconds >= 100_000 && flushAfterNanoseconds <= 10_000_000_000 else {
+            throw FECParameterError(
+                .flushOutOfRange, "flush deadline must be between 0.1 ms and 10 s, got \(flushAfterNanoseconds) ns")
+        }
+        var warnings: [String] = []
+        for layer in interleaves.indices.dropFirst() where (r - 1) * interleaves[layer - 1] >= interleaves[layer] {
+            warnings.append(
+                "layers \(layer - 1) and \(layer) can share more than one packet ((r-1)·\(interleaves[layer - 1]) ≥ \(interleaves[layer])): packets lost together may not be rebuilt; use an interleave of at least \((r - 1) * interleaves[layer - 1] + 1)")
+        }
+        return warnings
+    }
+
+    /// A one-line summary such as `r=8 c=3 interleaves=1,10,100 flush=5ms`.
+    public var description: String {
+        let flushMs = Double(flushAfterNanoseconds) / 1e6
+        return "r=\(r) c=\(c) interleaves=\(interleaves.map(String.init).joined(separator: ",")) flush=\(flushMs)ms max-packet=\(maxPacketSize)"
+    }
+}
+
+/// Why a set of FEC parameters was refused.
+public struct FECParameterError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The rule that was broken.
+    public enum Code: String, Sendable {
+        case rOutOfRange = "fec.r"
+        case layerCountOutOfRange = "fec.c"
+        case interleaveOutOfRange = "fec.interleave"
+        case interleavesNotIncreasing = "fec.interleaves-order"
+        case packetSizeOutOfRange = "fec.max-packet-size"
+        case flushOutOfRange = "fec.flush-after"
+        case windowOutOfRange = "fec.window"
+    }
+
+    /// The broken rule.
+    public let code: Code
+    /// A sentence saying what was wrong and what is allowed.
+    public let message: String
+
+    /// Creates an error with its code and message.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The message, prefixed by the code.
+    public var description: String { "\(code.rawValue): \(message)" }
+}

@@ -1,0 +1,37 @@
+/// XOR kernels over raw bytes, the inner loop of both encoder and decoder.
+///
+/// Word-sized loads and stores (which LLVM vectorises) instead of byte loops or
+/// `SIMD32<UInt8>`, which the engineering notes measured 100× slower.
+@inlinable
+@inline(__always)
+public func xorBytes(into destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int) {
+    var offset = 0
+    // Four words per iteration gives the vectoriser a 32-byte body to work with.
+    while offset &+ 32 <= count {
+        let a0 = destination.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        let a1 = destination.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self)
+        let a2 = destination.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self)
+        let a3 = destination.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self)
+        let b0 = source.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        let b1 = source.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self)
+        let b2 = source.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self)
+        let b3 = source.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self)
+        destination.storeBytes(of: a0 ^ b0, toByteOffset: offset, as: UInt64.self)
+        destination.storeBytes(of: a1 ^ b1, toByteOffset: offset &+ 8, as: UInt64.self)
+        destination.storeBytes(of: a2 ^ b2, toByteOffset: offset &+ 16, as: UInt64.self)
+        destination.storeBytes(of: a3 ^ b3, toByteOffset: offset &+ 24, as: UInt64.self)
+        offset &+= 32
+    }
+    while offset &+ 8 <= count {
+        let a = destination.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        let b = source.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        destination.storeBytes(of: a ^ b, toByteOffset: offset, as: UInt64.self)
+        offset &+= 8
+    }
+    while offset < count {
+        let a = destination.load(fromByteOffset: offset, as: UInt8.self)
+        let b = source.load(fromByteOffset: offset, as: UInt8.self)
+        destination.storeBytes(of: a ^ b, toByteOffset: offset, as: UInt8.self)
+        offset &+= 1
+    }
+}

@@ -1,0 +1,35 @@
+/// Why a datagram could not be read as a Maelstrom frame.
+///
+/// The message is a static string so that refusing a flood of garbage allocates nothing.
+public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What was wrong with the datagram.
+    public enum Code: String, Sendable, CaseIterable {
+        case truncated = "wire.truncated"
+        case unknownVersion = "wire.version"
+        case unknownType = "wire.type"
+        case badChecksum = "wire.checksum"
+        case emptyPayload = "wire.empty-payload"
+        case badRepairDescription = "wire.repair-description"
+    }
+
+    /// What was wrong.
+    public let code: Code
+
+    /// Creates an error for `code`.
+    public init(_ code: Code) { self.code = code }
+
+    /// A sentence describing the problem.
+    public var message: String {
+        switch code {
+        case .truncated: "datagram shorter than the header its type needs"
+        case .unknownVersion: "unknown protocol version"
+        case .unknownType: "unknown frame type"
+        case .badChecksum: "header checksum does not match"
+        case .emptyPayload: "data or repair frame without payload"
+        case .badRepairDescription: "repair with zero members, zero stride or a layer out of range"
+        }
+    }
+
+    /// The code followed by the message.
+    public var description: String { "\(code.rawValue): \(message)" }
+}
