@@ -195,12 +195,13 @@ public final class LayeredDecoder {
         var lastMissing: UInt64 = 0
         var member = first
         for _ in 0..<count {
-            let slot = slots[Int(member & mask)]
-            guard slot.sequence == member else {
-                // Inside the window every sequence number has its slot; if not, the frame lies.
-                counters.malformed &+= 1
-                return
+            let memberIndex = Int(member & mask)
+            if slots[memberIndex].sequence != member {
+                // Never referenced before (below the first packet seen): it was sent, so it is missing.
+                clearWaiters(memberIndex)
+                slots[memberIndex] = Slot(sequence: member, time: now, length: 0, state: .missing)
             }
+            let slot = slots[memberIndex]
             if slot.state == .present {
                 guard Int(slot.length) <= payload.count else {
                     counters.malformed &+= 1
@@ -209,7 +210,7 @@ public final class LayeredDecoder {
             } else {
                 missing += 1
                 lastMissing = member
-                let holder = waiters[Int(member & mask) &* Self.layers &+ layer]
+                let holder = waiters[memberIndex &* Self.layers &+ layer]
                 if holder != Self.noRepair {
                     // The same repair again (the network duplicated it), or one that overlaps it.
                     counters.repairsDropped &+= 1
@@ -427,7 +428,7 @@ public final class LayeredDecoder {
             guard pending.inUse, pending.missing == 1 else { continue }
             var member = pending.first
             var target: UInt64? = nil
-            for _ in 0..<pending.count {
+            for _ in 0..<Int(pending.count) {
                 let index = Int(member & mask)
                 if slots[index].sequence == member, slots[index].state == .missing,
                     waiters[index &* Self.layers &+ Int(pending.layer)] == id
@@ -471,7 +472,7 @@ public final class LayeredDecoder {
         guard pending.pointee.inUse else { return }
         var member = pending.pointee.first
         let layer = Int(pending.pointee.layer)
-        for _ in 0..<pending.pointee.count {
+        for _ in 0..<Int(pending.pointee.count) {
             let index = Int(member & mask)
             if slots[index].sequence == member && waiters[index &* Self.layers &+ layer] == id {
                 waiters[index &* Self.layers &+ layer] = Self.noRepair
