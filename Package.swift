@@ -19,6 +19,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "MaelstromCore"),
+        // The YAML config file → validated settings, with file, line and key in every error.
+        .target(
+            name: "MaelstromConfig",
+            dependencies: ["MaelstromCore", .product(name: "Yams", package: "Yams")]
+        ),
         .target(
             name: "CTun",
             cSettings: [.define("_GNU_SOURCE")]
@@ -32,6 +37,7 @@ let package = Package(
             dependencies: [
                 "MaelstromCore",
                 "MaelstromTun",
+                "MaelstromConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -49,6 +55,10 @@ let package = Package(
                 "CAllocationCounter",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "MaelstromConfigTests",
+            dependencies: ["MaelstromConfig", "MaelstromCore"]
         ),
         .testTarget(
             name: "IntegrationTests",
