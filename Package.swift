@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "maelstromd", targets: ["maelstromd"]),
+        .executable(name: "maelstrom-wanem", targets: ["maelstrom-wanem"]),
         .library(name: "MaelstromCore", targets: ["MaelstromCore"]),
     ],
     dependencies: [
@@ -41,6 +42,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The test bed's one-way WAN link emulator: delay, rate, loss, through a TUN device.
+        .executableTarget(
+            name: "maelstrom-wanem",
+            dependencies: [
+                "MaelstromCore",
+                "MaelstromTun",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Counts heap allocations made by the calling thread; the zero-allocation checks use it.

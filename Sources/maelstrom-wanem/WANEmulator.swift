@@ -1,0 +1,1 @@
+@main struct WANEmulatorPlaceholder { static func main() {} }
