@@ -53,6 +53,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // In-memory fakes and packet builders shared by the test targets.
+        .target(
+            name: "MaelstromTestKit",
+            dependencies: ["MaelstromCore"]
+        ),
         // Counts heap allocations made by the calling thread; the zero-allocation checks use it.
         .target(
             name: "CAllocationCounter",
@@ -62,6 +67,7 @@ let package = Package(
             name: "MaelstromCoreTests",
             dependencies: [
                 "MaelstromCore",
+                "MaelstromTestKit",
                 "CAllocationCounter",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]

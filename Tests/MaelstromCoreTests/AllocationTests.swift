@@ -1,5 +1,6 @@
 import CAllocationCounter
 import MaelstromCore
+import MaelstromTestKit
 import Testing
 
 /// Sends frames straight into a decoder through a fixed buffer, dropping some: allocates nothing.
@@ -65,5 +66,75 @@ struct AllocationTests {
         let allocations = allocation_counter_stop()
         #expect(allocations == 0, "\(allocations) heap allocations in 100000 packets")
         #expect(link.sink.rebuilt > 1000, "the lossy path (rebuilds) was exercised")
+    }
+}
+
+/// Passes B's frames straight into gateway A's inbound path through one fixed buffer.
+private struct GatewayLoopback: GatewayOutput {
+    let receiver: Gateway
+    let frame: UnsafeMutableRawPointer
+    var loss: LossProcess
+    var now: UInt64 = 0
+    var delivered = 0
+
+    mutating func send(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, toPeer peer: Int) {
+        if loss.nextIsLost() { return }
+        frame.copyMemory(from: header.baseAddress!, byteCount: header.count)
+        if payload.count > 0 { (frame + header.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        var sink = CountingOutput()
+        receiver.inbound(
+            UnsafeRawBufferPointer(start: frame, count: header.count + payload.count),
+            from: Endpoint(address: .v4(0xC612_0101), port: 4500), now: now, into: &sink)
+        delivered += sink.delivered
+    }
+
+    mutating func deliver(_ packet: UnsafeRawBufferPointer, fromPeer peer: Int) {}
+}
+
+private struct CountingOutput: GatewayOutput {
+    var delivered = 0
+    mutating func send(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, toPeer peer: Int) {}
+    mutating func deliver(_ packet: UnsafeRawBufferPointer, fromPeer peer: Int) { delivered += 1 }
+}
+
+extension AllocationTests {
+    @Test("the gateway's outbound and inbound paths, keepalives and ticks allocate nothing per packet")
+    func gatewayZeroAllocations() {
+        let fec = FECParameters(r: 8, interleaves: [1, 10, 100], flushAfterNanoseconds: 5_000_000, maxPacketSize: 1400)
+        func settings(_ endpoint: String, _ subnet: String) -> GatewaySettings {
+            GatewaySettings(
+                peers: [PeerSettings(name: "peer", endpoint: Endpoint(endpoint)!, subnets: [IPPrefix(subnet)!])],
+                fec: fec, decoder: DecoderParameters(for: fec), keepaliveIntervalNanoseconds: 1_000_000)
+        }
+        let sender = Gateway(settings: settings("198.18.2.1:4500", "10.2.0.0/24"), streams: [7], now: 0)
+        let receiver = Gateway(settings: settings("198.18.1.1:4500", "10.1.0.0/24"), streams: [8], now: 0)
+        let frame = UnsafeMutableRawPointer.allocate(byteCount: 2048, alignment: 16)
+        defer { frame.deallocate() }
+        var link = GatewayLoopback(receiver: receiver, frame: frame, loss: LossProcess(model: .bernoulli(p: 0.02), seed: 8))
+        let syn = PacketBuilder.tcpSYN4(from: "10.1.0.2", to: "10.2.0.2", mss: 1460)
+        let udp = PacketBuilder.udp4(from: "10.1.0.2", to: "10.2.0.2", payload: [UInt8](repeating: 7, count: 1200))
+        let packet = UnsafeMutableRawBufferPointer.allocate(byteCount: 1400, alignment: 16)
+        defer { packet.deallocate() }
+
+        func run(_ range: Range<Int>) {
+            for index in range {
+                link.now = UInt64(index) * 20_000
+                let source = index % 50 == 0 ? syn : udp
+                source.withUnsafeBytes { packet.copyMemory(from: $0) }
+                sender.outbound(UnsafeMutableRawBufferPointer(rebasing: packet[..<source.count]), now: link.now, into: &link)
+                sender.tick(now: link.now, into: &link)
+                var sink = CountingOutput()
+                receiver.tick(now: link.now, into: &sink)
+            }
+        }
+        run(0..<20_000)
+        _ = sender.takeEvents()
+        _ = receiver.takeEvents()
+        allocation_counter_start()
+        run(20_000..<70_000)
+        let allocations = allocation_counter_stop()
+        #expect(allocations == 0, "\(allocations) heap allocations in 50000 packets")
+        #expect(receiver.counters(peer: 0).rebuilt > 500)
+        #expect(sender.counters(peer: 0).mssClamped >= 1000)
     }
 }

@@ -1,0 +1,49 @@
+/// One peer gateway: where it is and which networks lie behind it.
+public struct PeerSettings: Sendable, Equatable {
+    /// A name for logs and metrics.
+    public var name: String
+    /// Its UDP endpoint; datagrams are accepted only from exactly this address and port.
+    public var endpoint: Endpoint
+    /// The networks behind it: packets to these go to this peer.
+    public var subnets: [IPPrefix]
+
+    /// Creates peer settings.
+    public init(name: String, endpoint: Endpoint, subnets: [IPPrefix]) {
+        self.name = name
+        self.endpoint = endpoint
+        self.subnets = subnets
+    }
+}
+
+/// Everything the gateway logic needs to run; built from the config file by the daemon.
+public struct GatewaySettings: Sendable, Equatable {
+    /// The peers.
+    public var peers: [PeerSettings]
+    /// The code each encoder uses (its `maxPacketSize` is the TUN MTU).
+    public var fec: FECParameters
+    /// Each decoder's window and hold time.
+    public var decoder: DecoderParameters
+    /// Time between keepalives to each peer, in nanoseconds.
+    public var keepaliveIntervalNanoseconds: UInt64
+    /// Silence after which a peer counts as down, in nanoseconds.
+    public var peerTimeoutNanoseconds: UInt64
+    /// Whether to lower the MSS option of TCP SYNs read from the TUN to what fits the TUN MTU.
+    public var clampMSS: Bool
+
+    /// Creates settings.
+    public init(
+        peers: [PeerSettings], fec: FECParameters, decoder: DecoderParameters,
+        keepaliveIntervalNanoseconds: UInt64 = 1_000_000_000, peerTimeoutNanoseconds: UInt64 = 3_000_000_000,
+        clampMSS: Bool = true
+    ) {
+        self.peers = peers
+        self.fec = fec
+        self.decoder = decoder
+        self.keepaliveIntervalNanoseconds = keepaliveIntervalNanoseconds
+        self.peerTimeoutNanoseconds = peerTimeoutNanoseconds
+        self.clampMSS = clampMSS
+    }
+
+    /// The TUN MTU, which is the largest packet the encoders take.
+    public var tunMTU: Int { fec.maxPacketSize }
+}

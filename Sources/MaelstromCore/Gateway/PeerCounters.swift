@@ -1,0 +1,102 @@
+/// Recovery latencies in power-of-two microsecond buckets: allocation-free to record.
+public struct LatencyHistogram: Sendable, Equatable {
+    /// Upper bounds of the buckets in microseconds: 1, 2, 4, … 2²³ (about 8.4 s), then +∞.
+    public static let bucketCount = 25
+    /// Count per bucket; bucket `k` holds latencies ≤ 2^k µs (the last holds the rest).
+    public private(set) var buckets: [UInt64]
+    /// Number of values recorded.
+    public private(set) var count: UInt64 = 0
+    /// Sum of the values recorded, in nanoseconds.
+    public private(set) var sumNanoseconds: UInt64 = 0
+
+    /// Creates an empty histogram.
+    public init() { buckets = [UInt64](repeating: 0, count: Self.bucketCount) }
+
+    /// The upper bound of bucket `index` in seconds (`.infinity` for the last).
+    public static func upperBoundSeconds(_ index: Int) -> Double {
+        index == bucketCount - 1 ? .infinity : Double(1 << index) / 1e6
+    }
+
+    /// Records one latency.
+    public mutating func record(nanoseconds: UInt64) {
+        let micros = (nanoseconds + 999) / 1000
+        let index = micros <= 1 ? 0 : min(Self.bucketCount - 1, 64 - (micros - 1).leadingZeroBitCount)
+        buckets[index] &+= 1
+        count &+= 1
+        sumNanoseconds &+= nanoseconds
+    }
+
+    /// The bucket bound below which `fraction` of the values lie (an upper estimate), in seconds.
+    public func quantileSeconds(_ fraction: Double) -> Double {
+        guard count > 0 else { return 0 }
+        let target = UInt64((Double(count) * fraction).rounded(.up))
+        var seen: UInt64 = 0
+        for (index, value) in buckets.enumerated() {
+            seen += value
+            if seen >= max(target, 1) { return Self.upperBoundSeconds(index) }
+        }
+        return .infinity
+    }
+}
+
+/// What the gateway counted for one peer; plain integers owned by the packet thread.
+public struct PeerCounters: Sendable, Equatable {
+    /// Packets read from the TUN device and sent to this peer as data frames.
+    public var dataFramesSent: UInt64 = 0
+    /// Bytes of those packets.
+    public var dataBytesSent: UInt64 = 0
+    /// Repair frames sent to this peer.
+    public var repairFramesSent: UInt64 = 0
+    /// Bytes of those repairs' payloads.
+    public var repairBytesSent: UInt64 = 0
+    /// Keepalives sent.
+    public var keepalivesSent: UInt64 = 0
+    /// Data frames received from this peer.
+    public var dataFramesReceived: UInt64 = 0
+    /// Bytes of packets received in data frames.
+    public var dataBytesReceived: UInt64 = 0
+    /// Repair frames received from this peer.
+    public var repairFramesReceived: UInt64 = 0
+    /// Keepalives received.
+    public var keepalivesReceived: UInt64 = 0
+    /// Packets written to the TUN device (originals and rebuilt).
+    public var packetsDelivered: UInt64 = 0
+    /// Packets rebuilt from repairs.
+    public var rebuilt: UInt64 = 0
+    /// Packets the peer sent that were neither received nor rebuilt.
+    public var unrecoverable: UInt64 = 0
+    /// Duplicate data frames.
+    public var duplicates: UInt64 = 0
+    /// Datagrams from this peer that were not valid frames, and delivered bytes that were not IP.
+    public var malformed: UInt64 = 0
+    /// Data frames that came after their place in the window had gone.
+    public var late: UInt64 = 0
+    /// Times the peer's stream restarted (the peer gateway restarted).
+    public var streamRestarts: UInt64 = 0
+    /// TCP SYNs whose MSS was lowered on the way to this peer.
+    public var mssClamped: UInt64 = 0
+    /// Recovery latency of rebuilt packets.
+    public var recoveryLatency = LatencyHistogram()
+
+    /// Creates zeroed counters.
+    public init() {}
+
+    /// The fraction of the peer's data packets that the WAN lost (rebuilt or not).
+    public var lossRate: Double {
+        let sent = dataFramesReceived + rebuilt + unrecoverable
+        return sent == 0 ? 0 : Double(rebuilt + unrecoverable) / Double(sent)
+    }
+}
+
+/// What the gateway counted for traffic that belongs to no peer.
+public struct GatewayCounters: Sendable, Equatable {
+    /// Datagrams from an address and port that is no configured peer.
+    public var unknownSource: UInt64 = 0
+    /// Packets read from the TUN device whose destination is behind no peer.
+    public var noRoute: UInt64 = 0
+    /// Packets read from the TUN device that were not IP or were larger than the TUN MTU.
+    public var badPackets: UInt64 = 0
+
+    /// Creates zeroed counters.
+    public init() {}
+}
