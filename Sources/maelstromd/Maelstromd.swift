@@ -7,7 +7,7 @@ struct Maelstromd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "maelstromd",
         abstract: "Maelstrom: a transparent forward-error-correction gateway between data centers.",
-        subcommands: [SimulateCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, CheckCommand.self, SimulateCommand.self, BenchCommand.self])
 
     /// Parses the command line and runs; every usage error is one line on stderr and exit code 2.
     static func main() async {
@@ -45,7 +45,7 @@ struct Maelstromd: AsyncParsableCommand {
 }
 
 /// A failure a command reports with its own exit code (2: bad input; 1: could not run).
-struct CommandFailure: Error {
+struct CommandFailure: Error, CustomStringConvertible {
     /// One line saying what went wrong.
     let message: String
     /// The process exit code.
@@ -53,4 +53,7 @@ struct CommandFailure: Error {
 
     /// A failure caused by the user's input (exit code 2).
     static func badInput(_ message: String) -> CommandFailure { CommandFailure(message: message, exitCode: 2) }
+
+    /// The message.
+    var description: String { message }
 }

@@ -51,7 +51,8 @@ public final class Gateway {
             return
         }
         guard let peer = peerTable.peer(for: destination) else {
-            counters.noRoute &+= 1
+            // The kernel's own multicast (IPv6 router solicitations, MLD) is expected, not an error.
+            if destination.isMulticast { counters.multicastDropped &+= 1 } else { counters.noRoute &+= 1 }
             return
         }
         let state = peers[peer]

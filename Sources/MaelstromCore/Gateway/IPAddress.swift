@@ -31,6 +31,14 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     /// Whether this is an IPv4 address.
     public var isIPv4: Bool { if case .v4 = self { true } else { false } }
 
+    /// Whether this is a multicast address (224.0.0.0/4 or ff00::/8).
+    public var isMulticast: Bool {
+        switch self {
+        case .v4(let value): value >> 28 == 0xE
+        case .v6(let high, _): high >> 56 == 0xFF
+        }
+    }
+
     /// Number of bits in the address (32 or 128).
     public var bitWidth: Int { isIPv4 ? 32 : 128 }
 
@@ -91,7 +99,6 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     private static func parseIPv6(_ text: Substring) -> (UInt64, UInt64)? {
         var groups: [UInt16] = []
-        var tailStart: Int? = nil
         let halves = text.components(separatedByDoubleColon: ())
         guard halves.count <= 2 else { return nil }
         func parseGroups(_ part: Substring, allowIPv4: Bool) -> [UInt16]? {
@@ -116,13 +123,11 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
                 head.count + tail.count <= 7
             else { return nil }
             groups = head
-            tailStart = 8 - tail.count
             groups += [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail
         } else {
             guard let all = parseGroups(halves[0], allowIPv4: true), all.count == 8 else { return nil }
             groups = all
         }
-        _ = tailStart
         let high = groups[0..<4].reduce(UInt64(0)) { $0 << 16 | UInt64($1) }
         let low = groups[4..<8].reduce(UInt64(0)) { $0 << 16 | UInt64($1) }
         return (high, low)

@@ -94,6 +94,8 @@ public struct GatewayCounters: Sendable, Equatable {
     public var unknownSource: UInt64 = 0
     /// Packets read from the TUN device whose destination is behind no peer.
     public var noRoute: UInt64 = 0
+    /// Multicast packets read from the TUN device (the kernel's own IPv6 housekeeping): dropped.
+    public var multicastDropped: UInt64 = 0
     /// Packets read from the TUN device that were not IP or were larger than the TUN MTU.
     public var badPackets: UInt64 = 0
 

@@ -1,0 +1,147 @@
+import Foundation
+
+/// Two real `maelstromd` daemons in network namespaces: hostA — gwA ═ veth ═ gwB — hostB.
+///
+/// LAN A 10.1.0.0/24 (hostA .2, gwA .1), LAN B 10.2.0.0/24 (hostB .2, gwB .1), WAN 198.18.1.0/24
+/// (gwA .1, gwB .2). Plain routes over the WAN have metric 100, so each daemon's own routes win
+/// while it runs. Every bed has its own prefix; `tearDown` removes all of it.
+final class TwoGatewayBed: @unchecked Sendable {
+    let prefix: String
+    let directory: URL
+    private var daemons: [String: Process] = [:]
+
+    init(extraConfig: String = "") throws {
+        prefix = "mg\(String(UInt32.random(in: 0...0xFFFF), radix: 16))-"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)bed")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let setup = """
+            set -e
+            P=\(prefix)
+            for n in hostA gwA gwB hostB; do ip netns add $P$n; ip -n $P$n link set lo up; done
+            ip link add ha netns ${P}hostA type veth peer name ga netns ${P}gwA
+            ip link add gw netns ${P}gwA type veth peer name gw netns ${P}gwB
+            ip link add gb netns ${P}gwB type veth peer name hb netns ${P}hostB
+            ip -n ${P}hostA addr add 10.1.0.2/24 dev ha; ip -n ${P}hostA link set ha up
+            ip -n ${P}hostA route add default via 10.1.0.1
+            ip -n ${P}gwA addr add 10.1.0.1/24 dev ga; ip -n ${P}gwA link set ga up
+            ip -n ${P}gwA addr add 198.18.1.1/24 dev gw; ip -n ${P}gwA link set gw up
+            ip -n ${P}gwB addr add 198.18.1.2/24 dev gw; ip -n ${P}gwB link set gw up
+            ip -n ${P}gwB addr add 10.2.0.1/24 dev gb; ip -n ${P}gwB link set gb up
+            ip -n ${P}hostB addr add 10.2.0.2/24 dev hb; ip -n ${P}hostB link set hb up
+            ip -n ${P}hostB route add default via 10.2.0.1
+            ip netns exec ${P}gwA sysctl -qw net.ipv4.ip_forward=1
+            ip netns exec ${P}gwB sysctl -qw net.ipv4.ip_forward=1
+            ip -n ${P}gwA route add 10.2.0.0/24 via 198.18.1.2 metric 100
+            ip -n ${P}gwB route add 10.1.0.0/24 via 198.18.1.1 metric 100
+            """
+        let result = shell(setup)
+        guard result.status == 0 else {
+            tearDown()
+            throw TestFailure("bed setup failed: \(result.output)")
+        }
+        try write(config: Self.config(listen: "198.18.1.1", peer: "198.18.1.2", peerName: "site-b", subnet: "10.2.0.0/24", extra: extraConfig), name: "gwA.yaml")
+        try write(config: Self.config(listen: "198.18.1.2", peer: "198.18.1.1", peerName: "site-a", subnet: "10.1.0.0/24", extra: extraConfig), name: "gwB.yaml")
+    }
+
+    static func config(listen: String, peer: String, peerName: String, subnet: String, extra: String) -> String {
+        """
+        tun:
+          name: mael0
+          mtu: 1400
+        listen: \(listen):4500
+        wan-mtu: 1500
+        peers:
+          - name: \(peerName)
+            endpoint: \(peer):4500
+            subnets: [\(subnet)]
+        metrics:
+          listen: 127.0.0.1:9464
+        log:
+          level: info
+        \(extra)
+        """
+    }
+
+    private func write(config: String, name: String) throws {
+        try config.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    /// The namespace name of `node` (hostA, gwA, gwB, hostB).
+    func namespace(_ node: String) -> String { prefix + node }
+
+    /// Runs a command inside a node's namespace.
+    @discardableResult
+    func exec(_ node: String, _ command: String, timeout: Double = 60) -> ShellResult {
+        shell("ip netns exec \(namespace(node)) \(command)", timeout: timeout)
+    }
+
+    /// Starts the daemon of gateway `node` (gwA or gwB) and waits until it hears its peer.
+    func startDaemon(_ node: String) throws {
+        guard let binary = maelstromdPath else { throw TestFailure("maelstromd is not built") }
+        let log = directory.appendingPathComponent("\(node).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", namespace(node), binary, "run", "--config", directory.appendingPathComponent("\(node).yaml").path]
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        daemons[node] = process
+    }
+
+    /// Waits until `node`'s log says its peer is up (a keepalive came back), or throws.
+    func waitForPeer(_ node: String, occurrences: Int = 1, timeout: Double = 10) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log(node).components(separatedBy: "is up").count - 1 >= occurrences { return }
+            usleep(50_000)
+        }
+        throw TestFailure("\(node) did not see its peer within \(timeout) s; log:\n\(log(node))")
+    }
+
+    /// The daemon log of `node`.
+    func log(_ node: String) -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("\(node).log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Whether the daemon of `node` is still running.
+    func isRunning(_ node: String) -> Bool { daemons[node]?.isRunning ?? false }
+
+    /// Sends `signal` to the daemon of `node` and waits for it to exit; returns its exit status.
+    @discardableResult
+    func stopDaemon(_ node: String, signal: Int32 = SIGTERM, timeout: Double = 10) -> Int32? {
+        guard let process = daemons.removeValue(forKey: node) else { return nil }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// Fetches `node`'s metrics text from its daemon.
+    func metrics(_ node: String) -> String {
+        exec(node, "curl -s --max-time 3 http://127.0.0.1:9464/metrics").output
+    }
+
+    /// The value of a metric line (`name{labels} value`) in `node`'s metrics, summed over labels.
+    func metric(_ node: String, _ name: String) -> Double {
+        metrics(node).split(separator: "\n")
+            .filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }
+            .compactMap { Double($0.split(separator: " ").last ?? "") }
+            .reduce(0, +)
+    }
+
+    /// Stops the daemons and removes the namespaces and files.
+    func tearDown() {
+        for node in Array(daemons.keys) { stopDaemon(node) }
+        shell("for n in hostA gwA gwB hostB; do ip netns pids \(prefix)$n 2>/dev/null | xargs -r kill -9; ip netns del \(prefix)$n 2>/dev/null; done; true")
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
