@@ -1,1 +1,38 @@
-// Placeholder: the config loader is being written.
+import MaelstromCore
+
+/// A validated gateway configuration; only `parse(yaml:file:)` and `load(path:)` make one, so
+/// every instance has passed all the rules in docs/CONFIG.md.
+public struct GatewayConfig: Sendable, Equatable {
+    /// Name of the TUN device to create.
+    public let tunName: String
+    /// MTU of the TUN device: the largest inner IP packet carried.
+    public let tunMTU: Int
+    /// Address to assign to the TUN device, if the daemon should assign one.
+    public let tunAddress: InterfaceAddress?
+    /// Whether to install routes to the peers' subnets through the TUN and remove them on exit.
+    public let manageRoutes: Bool
+    /// Whether to clamp the MSS of forwarded TCP SYNs to `clampedMSS`.
+    public let clampMSS: Bool
+    /// The local UDP endpoint to bind.
+    public let listen: Endpoint
+    /// MTU of the WAN path the UDP datagrams cross.
+    public let wanMTU: Int
+    /// The remote gateways, at least one.
+    public let peers: [PeerConfig]
+    /// Encoder parameters; `maxPacketSize` equals `tunMTU`.
+    public let fec: FECParameters
+    /// Decoder parameters for packets from each peer.
+    public let decoder: DecoderParameters
+    /// Time between keepalives sent to each peer, in nanoseconds.
+    public let keepaliveInterval: UInt64
+    /// Silence after which a peer counts as down, in nanoseconds; longer than `keepaliveInterval`.
+    public let peerTimeout: UInt64
+    /// Where to serve Prometheus metrics at `/metrics`; nil serves none.
+    public let metricsListen: Endpoint?
+    /// The lowest log level emitted.
+    public let logLevel: LogLevel
+
+    /// The MSS to clamp TCP SYNs to, so that segments fill but never exceed the TUN MTU:
+    /// MTU minus 40 (IPv4 + TCP headers) and minus 60 (IPv6 + TCP headers).
+    public var clampedMSS: (ipv4: Int, ipv6: Int) { (tunMTU - 40, tunMTU - 60) }
+}

@@ -18,3 +18,13 @@ extension TunDevice {
         try IPCommand.run(["route", "del", prefix, "dev", name])
     }
 }
+
+extension TunDevice {
+    /// Sets how many packets the kernel queues for this device before dropping (`txqueuelen`).
+    public func setTransmitQueueLength(_ packets: Int) throws(IOError) {
+        guard packets >= 1 && packets <= 1_000_000 else {
+            throw IOError(code: .invalidArgument, errno: 0, message: "transmit queue length \(packets) is out of range")
+        }
+        try IPCommand.run(["link", "set", "dev", name, "txqueuelen", String(packets)])
+    }
+}

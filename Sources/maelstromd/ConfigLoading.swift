@@ -7,7 +7,7 @@ func loadConfig(_ path: String) throws(CommandFailure) -> (config: GatewayConfig
     do {
         return try GatewayConfig.load(path: path)
     } catch {
-        throw CommandFailure.badInput(error.description)
+        throw CommandFailure(message: error.description, exitCode: ConfigError.exitCode)
     }
 }
 

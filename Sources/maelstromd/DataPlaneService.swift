@@ -30,11 +30,13 @@ final class DataPlaneService: Service, @unchecked Sendable {
             continuation.finish()
         }
         let control = self.control
-        let failure: String? = await withGracefulShutdownHandler {
+        // Another service failing cancels this one instead of shutting it down gracefully: both
+        // must stop the loop, or the daemon would hang with its packet thread running.
+        let failure: String? = await withTaskCancellationOrGracefulShutdownHandler {
             var failure: String? = nil
             for await result in outcome { failure = result }
             return failure
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             control.requestStop()
         }
         thread.join()

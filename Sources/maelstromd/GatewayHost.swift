@@ -19,6 +19,9 @@ final class GatewayHost {
         do {
             tun = try TunDevice(name: config.tunName)
             try tun.setMTU(config.tunMTU)
+            // The kernel's default of 500 packets drops bursts (about 6 ms at 1 Gbit/s) whenever
+            // the packet thread is briefly busy; 1000 absorbs them without building a long queue.
+            try tun.setTransmitQueueLength(1000)
             if let address = config.tunAddress { try tun.addAddress(address.description) }
             try tun.setUp()
         } catch {

@@ -12,7 +12,12 @@ struct HealthReporter: Service {
     func run() async throws {
         var previous: GatewaySnapshot? = nil
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
+            // Wakes at once on shutdown instead of finishing the sleep.
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
             guard let snapshot = board.read() else { continue }
             defer { previous = snapshot }
             guard let previous else { continue }

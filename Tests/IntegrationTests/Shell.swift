@@ -31,12 +31,12 @@ func shell(_ command: String, timeout: Double = 60) -> ShellResult {
     reader.start()
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        process.terminate()
-        kill(process.processIdentifier, SIGKILL)
+    if process.isRunning { stopProcess(process, signal: SIGKILL, timeout: 2) }
+    // A daemon started by the command may hold the pipe open forever: stop waiting for it.
+    if collected.done.wait(timeout: .now() + 2) == .timedOut {
+        try? output.fileHandleForWriting.close()
+        return ShellResult(status: process.terminationStatus, output: "(output not collected: a child kept the pipe open)")
     }
-    process.waitUntilExit()
-    collected.done.wait()
     let text = String(decoding: collected.data, as: UTF8.self)
     return ShellResult(status: Date() >= deadline ? -1 : process.terminationStatus, output: text)
 }

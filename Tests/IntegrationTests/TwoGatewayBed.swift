@@ -9,6 +9,7 @@ final class TwoGatewayBed: @unchecked Sendable {
     let prefix: String
     let directory: URL
     private var daemons: [String: Process] = [:]
+    private var helpers: [Process] = []
 
     init(extraConfig: String = "") throws {
         prefix = "mg\(String(UInt32.random(in: 0...0xFFFF), radix: 16))-"
@@ -69,6 +70,30 @@ final class TwoGatewayBed: @unchecked Sendable {
     /// The namespace name of `node` (hostA, gwA, gwB, hostB).
     func namespace(_ node: String) -> String { prefix + node }
 
+    /// Starts a long-running command in a node's namespace as a direct child (stopped at tear-down).
+    ///
+    /// Never a daemonizing command through `shell`: a grandchild holding Foundation's pipes makes
+    /// `Process` wait forever.
+    @discardableResult
+    func spawn(_ node: String, _ arguments: [String], output: URL? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", namespace(node)] + arguments
+        process.standardInput = FileHandle.nullDevice
+        if let output {
+            FileManager.default.createFile(atPath: output.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: output)
+            process.standardOutput = handle
+            process.standardError = FileHandle.nullDevice
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        helpers.append(process)
+        return process
+    }
+
     /// Runs a command inside a node's namespace.
     @discardableResult
     func exec(_ node: String, _ command: String, timeout: Double = 60) -> ShellResult {
@@ -114,15 +139,7 @@ final class TwoGatewayBed: @unchecked Sendable {
     @discardableResult
     func stopDaemon(_ node: String, signal: Int32 = SIGTERM, timeout: Double = 10) -> Int32? {
         guard let process = daemons.removeValue(forKey: node) else { return nil }
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
+        return stopProcess(process, signal: signal, timeout: timeout)
     }
 
     /// Fetches `node`'s metrics text from its daemon.
@@ -141,7 +158,26 @@ final class TwoGatewayBed: @unchecked Sendable {
     /// Stops the daemons and removes the namespaces and files.
     func tearDown() {
         for node in Array(daemons.keys) { stopDaemon(node) }
+        for process in helpers { stopProcess(process, signal: SIGTERM, timeout: 2) }
+        helpers.removeAll()
         shell("for n in hostA gwA gwB hostB; do ip netns pids \(prefix)$n 2>/dev/null | xargs -r kill -9; ip netns del \(prefix)$n 2>/dev/null; done; true")
         try? FileManager.default.removeItem(at: directory)
     }
+}
+
+/// Signals a child and polls until it is gone, killing it after `timeout` seconds.
+///
+/// Never `waitUntilExit()`: Foundation's Process spins in it forever when the child outlives the
+/// signal or a grandchild holds its descriptors.
+@discardableResult
+func stopProcess(_ process: Process, signal: Int32, timeout: Double) -> Int32? {
+    guard process.isRunning else { return process.terminationStatus }
+    kill(process.processIdentifier, signal)
+    var deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    guard process.isRunning else { return process.terminationStatus }
+    kill(process.processIdentifier, SIGKILL)
+    deadline = Date().addingTimeInterval(2)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    return nil
 }

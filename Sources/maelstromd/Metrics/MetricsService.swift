@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import MaelstromCore
 import MaelstromTun
@@ -98,8 +103,8 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// The media type Prometheus expects for the text format.
-    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// The media type of the Prometheus text format, version 0.0.4.
+    static let contentType = "text/plain; version=0.0.4"
 
     private let exporter: MetricsExporter
     private var request: HTTPRequestHead?

@@ -1,0 +1,95 @@
+import MaelstromCore
+
+extension GatewayConfig {
+    /// The keys each mapping accepts; any other key is refused, since a typo must not silently become a default.
+    enum Keys {
+        static let top = ["tun", "listen", "wan-mtu", "peers", "fec", "keepalive", "decoder", "metrics", "log"]
+        static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss"]
+        static let keepalive = ["interval", "peer-timeout"]
+        static let metrics = ["listen"]
+        static let log = ["level"]
+    }
+
+    /// Defaults of the optional keys that are not derived from others.
+    enum Defaults {
+        static let keepaliveInterval: UInt64 = 1_000_000_000
+        static let peerTimeout: UInt64 = 3_000_000_000
+        static let logLevel = LogLevel.info
+    }
+
+    /// Parses and validates YAML text; `file` is only used to label errors and warnings.
+    public static func parse(yaml: String, file: String) throws(ConfigError) -> (config: GatewayConfig, warnings: [ConfigWarning]) {
+        let top = try YAMLSource.root(yaml: yaml, file: file).mapping(keys: Keys.top)
+        var warnings: [ConfigWarning] = []
+
+        let tun = try top.required("tun").mapping(keys: Keys.tun)
+        let tunName = try interfaceName(tun.required("name"))
+        let tunMTUNode = try tun.required("mtu")
+        let tunMTU = try tunMTUNode.int(in: 68...FECParameters.maxPacketSizeLimit)
+        let tunAddress = try tun.optional("address")?.interfaceAddress()
+        let manageRoutes = try tun.optional("manage-routes")?.bool() ?? true
+        let clampMSS = try tun.optional("clamp-mss")?.bool() ?? true
+
+        let listen = try top.required("listen").endpoint()
+        // 576 is the datagram size every IPv4 host must accept; below it no tunnel is usable.
+        let wanMTU = try top.required("wan-mtu").int(in: 576...65_535)
+
+        let peersNode = try top.required("peers")
+        var peers: [PeerEntry] = []
+        for node in try peersNode.list() { peers.append(try PeerEntry(node)) }
+        guard !peers.isEmpty else { throw peersNode.error(.badValue, "at least one peer is required") }
+
+        let fec = try FECSection.read(
+            top.section("fec", keys: FECSection.keys), maxPacketSize: tunMTU, sizeLocation: tunMTUNode.location, warnings: &warnings)
+        let decoder = try DecoderSection.read(top.section("decoder", keys: DecoderSection.keys), fec: fec, warnings: &warnings)
+        let (keepaliveInterval, peerTimeout) = try keepalive(top.section("keepalive", keys: Keys.keepalive))
+        let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()
+        let logLevel = try level(top.section("log", keys: Keys.log).optional("level")) ?? Defaults.logLevel
+
+        try PeerRules.check(peers, listen: listen, manageRoutes: manageRoutes)
+        let innerIPv6 = tunAddress?.address.isIPv4 == false || peers.contains { $0.config.subnets.contains { !$0.address.isIPv4 } }
+        try MTURule.check(tunMTU: tunMTU, at: tunMTUNode.location, wanMTU: wanMTU, listen: listen, innerIPv6: innerIPv6)
+
+        let config = GatewayConfig(
+            tunName: tunName, tunMTU: tunMTU, tunAddress: tunAddress, manageRoutes: manageRoutes, clampMSS: clampMSS,
+            listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
+            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, metricsListen: metricsListen, logLevel: logLevel)
+        return (config, warnings)
+    }
+
+    /// Linux refuses longer names (IFNAMSIZ is 16 with the NUL), `.` and `..`; the character set keeps `ip` commands safe.
+    private static func interfaceName(_ node: ConfigNode) throws(ConfigError) -> String {
+        let name = try node.string("an interface name")
+        guard (1...15).contains(name.count), name != ".", name != "..",
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
+        else {
+            throw node.error(.badValue, "interface name '\(name)' must be 1-15 characters of A-Z a-z 0-9 _ . -")
+        }
+        return name
+    }
+
+    private static func keepalive(_ section: ConfigMapping) throws(ConfigError) -> (UInt64, UInt64) {
+        let interval = try section.optional("interval")?.duration() ?? Defaults.keepaliveInterval
+        guard interval > 0 else { throw section.location(of: "interval").error(.badValue, "interval must be longer than 0") }
+        let timeoutNode = section.optional("peer-timeout")
+        let timeout = try timeoutNode?.duration() ?? Defaults.peerTimeout
+        guard timeout > interval else {
+            // Blame the key that was written: a defaulted one is not the operator's mistake.
+            throw section.location(of: timeoutNode == nil ? "interval" : "peer-timeout").error(
+                .badValue,
+                "peer-timeout \(DurationText.format(timeout)) must exceed interval \(DurationText.format(interval)), or every late keepalive would count as an outage")
+        }
+        return (interval, timeout)
+    }
+
+    private static func level(_ node: ConfigNode?) throws(ConfigError) -> LogLevel? {
+        guard let node else { return nil }
+        let text = try node.string("a log level")
+        guard let level = LogLevel(rawValue: text) else {
+            let names = LogLevel.allCases.map(\.rawValue)
+            let hint = KeySuggestion.nearest(to: text, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            throw node.error(.badValue, "unknown level '\(text)'\(hint); use one of \(names.joined(separator: ", "))")
+        }
+        return level
+    }
+}

@@ -1,0 +1,160 @@
+import MaelstromCore
+
+/// A counter series taken from one field of the gateway's snapshot.
+struct CounterMetric<Source>: Sendable {
+    /// The full series name, ending in `_total`.
+    let name: String
+    /// The `# HELP` text.
+    let help: String
+    /// Reads the cumulative value from the snapshot part it belongs to.
+    let value: @Sendable (Source) -> UInt64
+}
+
+/// Every series `maelstromd` exports: the one list the exporter, `maelstromd stats` and docs/METRICS.md
+/// agree on, so a name changed here changes everywhere it is read.
+enum MetricCatalog {
+    /// The label that names the peer on every per-peer series.
+    static let peerLabel = "peer"
+
+    /// Per-peer counters, labelled `peer="NAME"`.
+    static let peerCounters: [CounterMetric<PeerCounters>] = [
+        CounterMetric(
+            name: "maelstrom_data_frames_sent_total",
+            help: "Packets read from the TUN device and sent to the peer as data frames.",
+            value: { $0.dataFramesSent }),
+        CounterMetric(
+            name: "maelstrom_data_bytes_sent_total",
+            help: "Bytes of the packets sent to the peer in data frames.",
+            value: { $0.dataBytesSent }),
+        CounterMetric(
+            name: "maelstrom_repair_frames_sent_total",
+            help: "Repair (XOR parity) frames sent to the peer.",
+            value: { $0.repairFramesSent }),
+        CounterMetric(
+            name: "maelstrom_repair_bytes_sent_total",
+            help: "Payload bytes of the repair frames sent to the peer.",
+            value: { $0.repairBytesSent }),
+        CounterMetric(
+            name: "maelstrom_data_frames_received_total",
+            help: "Data frames received from the peer.",
+            value: { $0.dataFramesReceived }),
+        CounterMetric(
+            name: "maelstrom_data_bytes_received_total",
+            help: "Bytes of the packets received from the peer in data frames.",
+            value: { $0.dataBytesReceived }),
+        CounterMetric(
+            name: "maelstrom_repair_frames_received_total",
+            help: "Repair frames received from the peer.",
+            value: { $0.repairFramesReceived }),
+        CounterMetric(
+            name: "maelstrom_packets_delivered_total",
+            help: "Packets from the peer written to the TUN device, received or rebuilt.",
+            value: { $0.packetsDelivered }),
+        CounterMetric(
+            name: "maelstrom_packets_rebuilt_total",
+            help: "Packets from the peer lost on the WAN and rebuilt from repair frames.",
+            value: { $0.rebuilt }),
+        CounterMetric(
+            name: "maelstrom_packets_unrecoverable_total",
+            help: "Packets the peer sent that were neither received nor rebuilt.",
+            value: { $0.unrecoverable }),
+        CounterMetric(
+            name: "maelstrom_duplicates_total",
+            help: "Duplicate data frames received from the peer.",
+            value: { $0.duplicates }),
+        CounterMetric(
+            name: "maelstrom_late_total",
+            help: "Data frames from the peer that arrived after their place in the decoder window had gone.",
+            value: { $0.late }),
+        CounterMetric(
+            name: "maelstrom_malformed_total",
+            help: "Datagrams from the peer that were not valid frames, and delivered payloads that were not IP.",
+            value: { $0.malformed }),
+        CounterMetric(
+            name: "maelstrom_stream_restarts_total",
+            help: "Times the peer's frame stream restarted (the peer gateway restarted).",
+            value: { $0.streamRestarts }),
+        CounterMetric(
+            name: "maelstrom_keepalives_sent_total",
+            help: "Keepalives sent to the peer.",
+            value: { $0.keepalivesSent }),
+        CounterMetric(
+            name: "maelstrom_keepalives_received_total",
+            help: "Keepalives received from the peer.",
+            value: { $0.keepalivesReceived }),
+        CounterMetric(
+            name: "maelstrom_mss_clamped_total",
+            help: "TCP SYNs to the peer whose MSS option was lowered to fit the tunnel.",
+            value: { $0.mssClamped }),
+    ]
+
+    /// Counters of traffic that belongs to no peer, without labels.
+    static let gatewayCounters: [CounterMetric<GatewaySnapshot>] = [
+        CounterMetric(
+            name: "maelstrom_unknown_source_datagrams_total",
+            help: "Datagrams from an address and port that is no configured peer, dropped.",
+            value: { $0.gateway.unknownSource }),
+        CounterMetric(
+            name: "maelstrom_no_route_packets_total",
+            help: "Packets read from the TUN device whose destination is behind no peer, dropped.",
+            value: { $0.gateway.noRoute }),
+        CounterMetric(
+            name: "maelstrom_bad_packets_total",
+            help: "Packets read from the TUN device that were not IP or exceeded the TUN MTU, dropped.",
+            value: { $0.gateway.badPackets }),
+        CounterMetric(
+            name: "maelstrom_tun_read_truncated_total",
+            help: "Packets read from the TUN device that did not fit the read buffer, dropped.",
+            value: { $0.dataPlane.tunReadTruncated }),
+        CounterMetric(
+            name: "maelstrom_tun_write_dropped_total",
+            help: "Packets the TUN device refused to take.",
+            value: { $0.dataPlane.tunWriteDropped }),
+        CounterMetric(
+            name: "maelstrom_udp_receive_truncated_total",
+            help: "Datagrams larger than the receive buffer, dropped.",
+            value: { $0.dataPlane.udpReceiveTruncated }),
+        CounterMetric(
+            name: "maelstrom_udp_send_refused_total",
+            help: "Datagrams the kernel refused to send (unreachable, message too long).",
+            value: { $0.dataPlane.udpSendRefused }),
+        CounterMetric(
+            name: "maelstrom_send_queue_drops_total",
+            help: "Datagrams dropped because the UDP socket's send queue stayed full.",
+            value: { $0.dataPlane.sendQueueDrops }),
+        CounterMetric(
+            name: "maelstrom_datagrams_received_total",
+            help: "UDP datagrams received, from peers or not.",
+            value: { $0.dataPlane.datagramsReceived }),
+        CounterMetric(
+            name: "maelstrom_packets_read_total",
+            help: "Packets read from the TUN device.",
+            value: { $0.dataPlane.packetsRead }),
+    ]
+
+    /// The gateway-wide counters that count something lost; `maelstromd stats` shows them when non-zero.
+    static let gatewayDropCounters: Set<String> = [
+        "maelstrom_unknown_source_datagrams_total", "maelstrom_no_route_packets_total", "maelstrom_bad_packets_total",
+        "maelstrom_tun_read_truncated_total", "maelstrom_tun_write_dropped_total",
+        "maelstrom_udp_receive_truncated_total", "maelstrom_udp_send_refused_total",
+        "maelstrom_send_queue_drops_total",
+    ]
+
+    /// Gauge: whether the peer was heard from within the peer timeout.
+    static let peerUp = (name: "maelstrom_peer_up", help: "1 if the peer was heard from within the peer timeout, else 0.")
+    /// Gauge: the last keepalive round trip; absent until the first keepalive echo returns.
+    static let peerRTT = (
+        name: "maelstrom_peer_rtt_seconds",
+        help: "Round-trip time of the last keepalive echoed by the peer, in seconds."
+    )
+    /// Gauge: the WAN loss seen on the peer's data since the daemon started.
+    static let peerLossRatio = (
+        name: "maelstrom_peer_loss_ratio",
+        help: "Fraction of the peer's data packets lost on the WAN since start, rebuilt or not: (rebuilt + unrecoverable) / (received + rebuilt + unrecoverable)."
+    )
+    /// Histogram: time from noticing a packet was missing to rebuilding it.
+    static let recoveryLatency = (
+        name: "maelstrom_recovery_latency_seconds",
+        help: "Time from noticing a packet from the peer was missing to rebuilding it from repair frames, in seconds."
+    )
+}
