@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -119,6 +121,92 @@ int ctun_sendmmsg(int fd, void *hdrs, struct iovec *iovs, unsigned iovs_per_msg,
         n = sendmmsg(fd, msgs, count, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+int ctun_udp_segmentation_probe(int fd) {
+    /* Kernels before 4.18 ignore an unknown SOL_UDP cmsg and would send the whole run as one
+     * datagram, so support must be known before the first segmented send, not inferred from it. */
+    int value = 0;
+    socklen_t length = sizeof value;
+    return getsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &value, &length) < 0 ? -errno : 0;
+}
+
+int ctun_udp_set_gro(int fd, int on) {
+    int value = on ? 1 : 0;
+    return setsockopt(fd, IPPROTO_UDP, UDP_GRO, &value, sizeof value) < 0 ? -errno : 0;
+}
+
+size_t ctun_segment_cmsg_space(void) { return CMSG_SPACE(sizeof(uint16_t)); }
+
+int ctun_sendmmsg_segmented(int fd, void *hdrs, void *cmsgs, struct iovec *iovs,
+                            struct sockaddr_storage *addrs, const uint32_t *addr_lens,
+                            const struct ctun_wire_message *msgs, unsigned count) {
+    struct mmsghdr *out = hdrs;
+    const size_t space = CMSG_SPACE(sizeof(uint16_t));
+    memset(out, 0, count * sizeof *out);
+    for (unsigned i = 0; i < count; i++) {
+        struct msghdr *h = &out[i].msg_hdr;
+        h->msg_iov = &iovs[msgs[i].iov_index];
+        h->msg_iovlen = msgs[i].iov_count;
+        h->msg_name = &addrs[msgs[i].addr_index];
+        h->msg_namelen = addr_lens[msgs[i].addr_index];
+        if (msgs[i].segment_size == 0) continue;
+        char *control = (char *)cmsgs + (size_t)i * space;
+        memset(control, 0, space);
+        h->msg_control = control;
+        h->msg_controllen = space;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+        cm->cmsg_level = IPPROTO_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t size = msgs[i].segment_size;
+        memcpy(CMSG_DATA(cm), &size, sizeof size);
+    }
+    int n;
+    do {
+        n = sendmmsg(fd, out, count, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+size_t ctun_gro_cmsg_space(void) { return CMSG_SPACE(sizeof(int)); }
+
+int ctun_recvmmsg_segmented(int fd, void *hdrs, void *cmsgs, struct iovec *iovs,
+                            struct sockaddr_storage *addrs, unsigned count, uint32_t *lengths_out,
+                            uint8_t *truncated_out, uint32_t *segment_sizes_out) {
+    struct mmsghdr *msgs = hdrs;
+    const size_t space = CMSG_SPACE(sizeof(int));
+    memset(msgs, 0, count * sizeof *msgs);
+    for (unsigned i = 0; i < count; i++) {
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &addrs[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof addrs[i];
+        msgs[i].msg_hdr.msg_control = (char *)cmsgs + (size_t)i * space;
+        msgs[i].msg_hdr.msg_controllen = space;
+    }
+    int n;
+    do {
+        n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, NULL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        struct msghdr *h = &msgs[i].msg_hdr;
+        uint32_t segment = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+            if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO &&
+                cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int value;
+                memcpy(&value, CMSG_DATA(cm), sizeof value);
+                if (value > 0) segment = (uint32_t)value;
+            }
+        }
+        lengths_out[i] = msgs[i].msg_len;
+        segment_sizes_out[i] = segment;
+        truncated_out[i] = (h->msg_flags & MSG_TRUNC) != 0 ||
+                           ((h->msg_flags & MSG_CTRUNC) != 0 && segment == 0);
+    }
+    return n;
 }
 
 int ctun_epoll_create(void) {

@@ -6,6 +6,9 @@ import Glibc
 ///
 /// The batch keeps only the payload's *pointer*: the payload memory must stay valid and unchanged
 /// until the batch has been sent or cleared. Confined to one thread (not Sendable).
+///
+/// It also owns the scratch that `sendBatch` needs to group messages for segmented sends
+/// (`UDP_SEGMENT`), sized once for `capacity` messages, so sending allocates nothing.
 public final class OutgoingBatch {
     /// Maximum messages (at most 1024, the kernel's limit per `sendmmsg`).
     public let capacity: Int
@@ -17,12 +20,30 @@ public final class OutgoingBatch {
     public var isFull: Bool { _count == capacity }
 
     @usableFromInline var _count = 0
+    /// Where an interrupted `sendBatch` stopped (the end of its returned prefix), -1 when none. A call
+    /// resuming exactly there skips the messages that call already sent out of order (`sent`); any
+    /// change to the batch voids it, so a stale mark never suppresses a message.
+    @usableFromInline var resumeIndex = -1
     @usableFromInline let headerSlab: UnsafeMutableRawPointer
     /// Two per message: header slot, then payload.
     @usableFromInline let iovecs: UnsafeMutablePointer<iovec>
     @usableFromInline let addresses: UnsafeMutablePointer<sockaddr_storage>
     @usableFromInline let addressLengths: UnsafeMutablePointer<UInt32>
     let headers: UnsafeMutableRawPointer
+
+    // Send scratch (see OutgoingBatch+Segmentation.swift). Per message: whether the current send has
+    // handed it to the kernel (or dropped it), and whether the plan being built has placed it. The
+    // unsent messages in batch order with their lengths. The wire layout: messages in send order,
+    // their iovecs gathered back to back, and one `ctun_wire_message` and one cmsg buffer per
+    // message on the wire.
+    let sent: UnsafeMutablePointer<Bool>
+    let placed: UnsafeMutablePointer<Bool>
+    let pending: UnsafeMutablePointer<Int32>
+    let pendingLengths: UnsafeMutablePointer<Int32>
+    let wire: UnsafeMutablePointer<ctun_wire_message>
+    let wireMembers: UnsafeMutablePointer<Int32>
+    let wireIovecs: UnsafeMutablePointer<iovec>
+    let controls: UnsafeMutableRawPointer
 
     /// Allocates room for `capacity` (1...1024) messages with headers of up to `headerCapacity` bytes.
     public init(capacity: Int = 64, headerCapacity: Int = 128) {
@@ -37,6 +58,22 @@ public final class OutgoingBatch {
         addressLengths = .allocate(capacity: n)
         addressLengths.initialize(repeating: 0, count: n)
         headers = .allocate(byteCount: n * ctun_mmsghdr_size(), alignment: 16)
+
+        sent = .allocate(capacity: n)
+        sent.initialize(repeating: false, count: n)
+        placed = .allocate(capacity: n)
+        placed.initialize(repeating: false, count: n)
+        pending = .allocate(capacity: n)
+        pending.initialize(repeating: 0, count: n)
+        pendingLengths = .allocate(capacity: n)
+        pendingLengths.initialize(repeating: 0, count: n)
+        wire = .allocate(capacity: n)
+        wire.initialize(repeating: ctun_wire_message(), count: n)
+        wireMembers = .allocate(capacity: n)
+        wireMembers.initialize(repeating: 0, count: n)
+        wireIovecs = .allocate(capacity: 2 * n)
+        wireIovecs.initialize(repeating: iovec(iov_base: nil, iov_len: 0), count: 2 * n)
+        controls = .allocate(byteCount: n * ctun_segment_cmsg_space(), alignment: 16)
     }
 
     deinit {
@@ -45,6 +82,14 @@ public final class OutgoingBatch {
         addresses.deallocate()
         addressLengths.deallocate()
         headers.deallocate()
+        sent.deallocate()
+        placed.deallocate()
+        pending.deallocate()
+        pendingLengths.deallocate()
+        wire.deallocate()
+        wireMembers.deallocate()
+        wireIovecs.deallocate()
+        controls.deallocate()
     }
 
     /// Queues `header` (copied) + `payload` (referenced, not copied) to `destination`.
@@ -77,10 +122,14 @@ public final class OutgoingBatch {
                                       iov_len: payload.count)
         addressLengths[index] = UInt32(destination.write(to: addresses + index))
         _count = index + 1
+        resumeIndex = -1
         return true
     }
 
     /// Forgets all queued messages (and the payload pointers); the memory stays allocated.
     @inlinable
-    public func removeAll() { _count = 0 }
+    public func removeAll() {
+        _count = 0
+        resumeIndex = -1
+    }
 }

@@ -3,6 +3,12 @@ import Glibc
 
 /// A nonblocking UDP socket that moves datagrams in batches (`recvmmsg`/`sendmmsg`).
 ///
+/// Where the kernel supports it, it offloads segmentation both ways: a send groups the batch's
+/// equal-size datagrams to one destination into one `UDP_SEGMENT` message, so the stack is walked
+/// once per run instead of once per datagram, and receives are coalesced (`UDP_GRO`) into runs that
+/// `DatagramBatch` splits again. `MAELSTROM_UDP_OFFLOAD=off` (or `send`, `receive`) in the
+/// environment limits this, for diagnosis.
+///
 /// Confined to one thread (not Sendable): create it, hand it to its I/O thread (e.g. by capturing it
 /// in the `sending` closure of `IOThread`), and use it only there. Receiving and sending allocate
 /// nothing; per-datagram problems are counted in `counters` instead of thrown.
@@ -19,6 +25,16 @@ public final class UDPSocket {
         public var sendDropped: UInt64 = 0
         /// The errno of the last skipped message, 0 if none.
         public var lastSendErrno: Int32 = 0
+        /// Segmented sends (`UDP_SEGMENT`), each carrying 2...64 datagrams.
+        public var segmentedSends: UInt64 = 0
+        /// Datagrams that went out in segmented sends (also counted in `sent`).
+        public var segmentedDatagrams: UInt64 = 0
+        /// Times the kernel refused segmented sends and the socket went back to plain ones for good.
+        public var segmentationFallbacks: UInt64 = 0
+        /// Received runs of coalesced datagrams (`UDP_GRO`), each split into its datagrams.
+        public var coalescedRuns: UInt64 = 0
+        /// Datagrams that arrived inside coalesced runs.
+        public var coalescedDatagrams: UInt64 = 0
     }
 
     /// The descriptor (for `EventLoop.register`); -1 after `close()`.
@@ -31,6 +47,13 @@ public final class UDPSocket {
     public let sendBufferBytes: Int
     /// Drops and errors so far.
     public private(set) var counters = Counters()
+    /// True while `sendBatch` groups datagrams into segmented sends (`UDP_SEGMENT`).
+    public private(set) var usesSegmentedSends = false
+    /// True while the socket receives coalesced runs (`UDP_GRO`).
+    public private(set) var usesCoalescedReceives = false
+    /// Segment sizes at or above this went back with EMSGSIZE (larger than the path allows), so
+    /// those datagrams are sent plain, where the kernel may still fragment them.
+    private(set) var segmentSizeCeiling = Int(UInt16.max) + 1
 
     /// Opens a socket bound to `address` (port 0 picks one).
     ///
@@ -70,6 +93,34 @@ public final class UDPSocket {
             throw error
         }
         self.fd = fd
+        // Offload is an optimisation: where the kernel lacks it, the socket works as before.
+        let allowed = Self.allowedOffload
+        usesSegmentedSends = allowed.send && ctun_udp_segmentation_probe(fd) == 0
+        usesCoalescedReceives = allowed.receive && ctun_udp_set_gro(fd, 1) == 0
+    }
+
+    /// Which offloads the environment allows (`MAELSTROM_UDP_OFFLOAD`: on, off, send, receive).
+    private static let allowedOffload: (send: Bool, receive: Bool) = {
+        guard let raw = getenv("MAELSTROM_UDP_OFFLOAD") else { return (true, true) }
+        switch String(cString: raw).lowercased() {
+        case "off", "0", "none", "false", "no": return (false, false)
+        case "send", "gso": return (true, false)
+        case "receive", "gro": return (false, true)
+        default: return (true, true)
+        }
+    }()
+
+    /// Zeroes the counters; for tests that look at one exchange only.
+    func resetCounters() { counters = Counters() }
+
+    /// Turns the offloads on or off (on only where the kernel supports them), before any traffic:
+    /// runs already queued when coalescing goes off would not fit the batch's own slots. For tests
+    /// that compare the plain and the offloaded paths.
+    func setOffload(send: Bool, receive: Bool) {
+        usesSegmentedSends = send && ctun_udp_segmentation_probe(fd) == 0
+        if receive != usesCoalescedReceives && ctun_udp_set_gro(fd, receive ? 1 : 0) == 0 {
+            usesCoalescedReceives = receive
+        }
     }
 
     deinit { close() }
@@ -80,16 +131,31 @@ public final class UDPSocket {
         fd = -1
     }
 
-    /// Receives up to `batch.capacity` datagrams without blocking and returns how many whole ones
-    /// `batch` now holds (0 when none were waiting). Truncated datagrams are dropped and counted.
-    /// Throws only when the socket is unusable.
+    /// Receives about `batch.capacity` datagrams (exactly at most that many without coalescing; runs
+    /// are taken whole) without blocking and returns how many whole datagrams `batch` now holds (0
+    /// when none were waiting). Truncated datagrams are dropped and counted. Throws only when the
+    /// socket is unusable.
     public func receiveBatch(into batch: DatagramBatch) throws(IOError) -> Int {
         batch.reset()
         while true {
-            let n = ctun_recvmmsg(fd, batch.headers, batch.iovecs, batch.addresses, UInt32(batch.capacity),
+            let n: Int32
+            if usesCoalescedReceives {
+                batch.prepareCoalescing()
+                n = ctun_recvmmsg_segmented(fd, batch.headers, batch.controls, batch.coalescingIovecs, batch.addresses,
+                                            UInt32(batch.coalescingSlotsWanted), batch.lengths, batch.truncated,
+                                            batch.segmentSizes)
+            } else {
+                n = ctun_recvmmsg(fd, batch.headers, batch.iovecs, batch.addresses, UInt32(batch.capacity),
                                   batch.lengths, batch.truncated)
+            }
             if n >= 0 {
-                batch.commit(received: Int(n))
+                if usesCoalescedReceives {
+                    batch.commitCoalesced(received: Int(n))
+                    counters.coalescedRuns &+= UInt64(batch.coalescedRuns)
+                    counters.coalescedDatagrams &+= UInt64(batch.coalescedDatagrams)
+                } else {
+                    batch.commit(received: Int(n))
+                }
                 counters.receiveTruncated &+= UInt64(batch.truncatedCount)
                 return batch.count
             }
@@ -110,38 +176,102 @@ public final class UDPSocket {
     /// sent ones plus ones the kernel refused individually (counted in `sendDropped`, then skipped).
     /// Fewer than `batch.count - start` means the socket buffer is full (EAGAIN/ENOBUFS): call again
     /// with `start + result` when writable, or drop the rest. Throws only when the socket is unusable.
+    ///
+    /// Messages with the same destination and length go out together as segmented sends, so they
+    /// may leave in a different order than queued: in order within each destination and length,
+    /// and never ahead of a shorter message queued before them. An interrupted call reports only
+    /// the prefix it finished; the retry from there skips the messages after it that were already
+    /// sent, unless the batch was changed in between.
     public func sendBatch(_ batch: OutgoingBatch, from start: Int = 0) throws(IOError) -> Int {
-        guard start >= 0 else { return 0 }
         let end = batch.count
-        var index = start
-        var retriedIndex = -1
-        while index < end {
-            let chunk = UInt32(min(end - index, 1024))
-            let n = ctun_sendmmsg(fd, batch.headers, batch.iovecs + 2 * index, 2,
-                                  batch.addresses + index, batch.addressLengths + index, chunk)
-            if n > 0 {
-                index += Int(n)
-                counters.sent &+= UInt64(n)
-                continue
+        guard start >= 0, start < end else { return 0 }
+        batch.beginSend(from: start, to: end)
+        // Plain for the rest of this call after a refusal whose cause is not known yet.
+        var segmenting = usesSegmentedSends
+        // After EINVAL on a segmented send, its first message is resent plain: if that works, the
+        // kernel refused the segmentation (not the destination), and the socket stops segmenting.
+        var probe = -1
+        var retriedMessage = -1
+        while true {
+            let wireCount = batch.planWire(from: start, to: end, segmenting: segmenting,
+                                           maxSegmentSize: segmentSizeCeiling - 1)
+            var index = 0
+            var replan = false
+            while index < wireCount && !replan {
+                let n = ctun_sendmmsg_segmented(fd, batch.headers, batch.controls, batch.wireIovecs, batch.addresses,
+                                                batch.addressLengths, batch.wire + index, UInt32(wireCount - index))
+                if n > 0 {
+                    for wireIndex in index..<index + Int(n) { markSent(batch, wire: wireIndex, probe: &probe) }
+                    index += Int(n)
+                    continue
+                }
+                let err = n == 0 ? EAGAIN : -n
+                let segmented = batch.wire[index].segment_size > 0
+                let first = batch.firstMember(ofWire: index)
+                switch err {
+                case EAGAIN, EWOULDBLOCK, ENOBUFS:
+                    return batch.interruptSend(from: start, to: end)
+                case ECONNREFUSED where retriedMessage != first:
+                    // A stale ICMP error from an earlier datagram was reported (and cleared) instead of
+                    // sending this one, so this message deserves one more try.
+                    retriedMessage = first
+                case EIO where segmented, EOPNOTSUPP where segmented, ENOPROTOOPT where segmented:
+                    // No route to segmentation here (e.g. a device without checksum offload on older
+                    // kernels): plain sends from now on.
+                    stopSegmenting()
+                    segmenting = false
+                    replan = true
+                case EINVAL where segmented:
+                    segmenting = false
+                    probe = first
+                    replan = true
+                case EMSGSIZE where segmented:
+                    // The segment is larger than the path allows; plain sends may still fragment.
+                    segmentSizeCeiling = min(segmentSizeCeiling, Int(batch.wire[index].segment_size))
+                    replan = true
+                case ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EHOSTDOWN, ENETDOWN, EMSGSIZE, EACCES, EPERM,
+                     EADDRNOTAVAIL, EAFNOSUPPORT, EINVAL:
+                    for position in batch.memberRange(ofWire: index) {
+                        let message = Int(batch.wireMembers[position])
+                        batch.sent[message] = true
+                        // The destination, not segmentation, was at fault.
+                        if message == probe { probe = -1 }
+                    }
+                    counters.sendDropped &+= UInt64(batch.memberRange(ofWire: index).count)
+                    counters.lastSendErrno = err
+                    index += 1
+                default:
+                    throw IOError(.send, errno: err, operation: "sendmmsg on \(localAddress)")
+                }
             }
-            let err = n == 0 ? EAGAIN : -n
-            switch err {
-            case EAGAIN, EWOULDBLOCK, ENOBUFS:
-                return index - start
-            case ECONNREFUSED where retriedIndex != index:
-                // A stale ICMP error from an earlier datagram was reported (and cleared) instead of
-                // sending this one, so this message deserves one more try.
-                retriedIndex = index
-            case ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EHOSTDOWN, ENETDOWN, EMSGSIZE, EACCES, EPERM,
-                 EADDRNOTAVAIL, EAFNOSUPPORT, EINVAL:
-                counters.sendDropped &+= 1
-                counters.lastSendErrno = err
-                index += 1
-            default:
-                throw IOError(.send, errno: err, operation: "sendmmsg on \(localAddress)")
+            if !replan { return end - start }
+        }
+    }
+
+    /// Records wire message `wire` as handed to the kernel; resolves a pending EINVAL probe.
+    @inline(__always)
+    private func markSent(_ batch: OutgoingBatch, wire: Int, probe: inout Int) {
+        let members = batch.memberRange(ofWire: wire)
+        for position in members {
+            let message = Int(batch.wireMembers[position])
+            batch.sent[message] = true
+            if message == probe {
+                probe = -1
+                stopSegmenting()
             }
         }
-        return index - start
+        counters.sent &+= UInt64(members.count)
+        if batch.wire[wire].segment_size > 0 {
+            counters.segmentedSends &+= 1
+            counters.segmentedDatagrams &+= UInt64(members.count)
+        }
+    }
+
+    /// Goes back to plain sends for good after the kernel refused a segmented one.
+    private func stopSegmenting() {
+        guard usesSegmentedSends else { return }
+        usesSegmentedSends = false
+        counters.segmentationFallbacks &+= 1
     }
 
     private static func setOption(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: Int32, name: String) throws(IOError) {

@@ -3,7 +3,7 @@
 
 /*
  * What Swift cannot import on Linux: TUN ioctls (macros), mmsghdr/recvmmsg/sendmmsg,
- * epoll (packed struct), eventfd, setns and thread names.
+ * epoll (packed struct), eventfd, setns, thread names, and UDP_SEGMENT/UDP_GRO with their cmsgs.
  * Every int-returning function returns >= 0 on success and -errno on failure.
  */
 
@@ -27,6 +27,51 @@ int ctun_recvmmsg(int fd, void *hdrs, struct iovec *iovs, struct sockaddr_storag
                   unsigned count, uint32_t *lengths_out, uint8_t *truncated_out);
 int ctun_sendmmsg(int fd, void *hdrs, struct iovec *iovs, unsigned iovs_per_msg,
                   struct sockaddr_storage *addrs, const uint32_t *addr_lens, unsigned count);
+
+/* UDP segmentation offload: UDP_SEGMENT (GSO) on send, UDP_GRO on receive.
+ * One sendmsg with a UDP_SEGMENT cmsg carries a run of equal-size datagrams through the stack once;
+ * one recvmsg with UDP_GRO on may return such a run, with a UDP_GRO cmsg giving the segment size. */
+enum {
+    /* Datagrams per segmented send. The kernel allows 64 (128 since 6.x); 64 works everywhere. */
+    CTUN_UDP_MAX_SEGMENTS = 64,
+    /* UDP payload bytes per segmented send: a whole run must fit one 64 KiB IP packet. */
+    CTUN_UDP_MAX_SEGMENTED_BYTES = 65000,
+    /* Bytes a receive slot needs to hold any coalesced run (or any UDP datagram). */
+    CTUN_UDP_COALESCED_SLOT_BYTES = 65536,
+};
+
+/* 0 when the kernel knows UDP_SEGMENT (probed with getsockopt), else -errno (ENOPROTOOPT). */
+int ctun_udp_segmentation_probe(int fd);
+/* Turns UDP_GRO on (1) or off (0); -errno (ENOPROTOOPT) where the kernel lacks it. */
+int ctun_udp_set_gro(int fd, int on);
+
+/* One message on the wire for ctun_sendmmsg_segmented: iovecs iovs[iov_index ..< iov_index + iov_count]
+ * to addrs[addr_index]; segment_size > 0 adds a UDP_SEGMENT cmsg (the kernel cuts the payload into
+ * datagrams of that size), 0 sends one plain datagram. */
+struct ctun_wire_message {
+    uint32_t iov_index;
+    uint32_t iov_count;
+    uint32_t addr_index;
+    uint16_t segment_size;
+    uint16_t reserved;
+};
+
+/* Bytes of control buffer one segmented message needs (`cmsgs` holds count of them). */
+size_t ctun_segment_cmsg_space(void);
+/* sendmmsg of `count` wire messages; returns how many the kernel took, or -errno for the first. */
+int ctun_sendmmsg_segmented(int fd, void *hdrs, void *cmsgs, struct iovec *iovs,
+                            struct sockaddr_storage *addrs, const uint32_t *addr_lens,
+                            const struct ctun_wire_message *msgs, unsigned count);
+
+/* Bytes of control buffer one receive slot needs for the UDP_GRO cmsg. */
+size_t ctun_gro_cmsg_space(void);
+/* recvmmsg into `count` slots (iovs[i], one each) with room for a UDP_GRO cmsg per slot (`cmsgs`).
+ * segment_sizes_out[i] is the run's segment size, 0 when the slot holds one plain datagram.
+ * truncated_out[i] is set when the data did not fit, or when the control data did not (the segment
+ * size is then unknown, so the slot cannot be split safely). */
+int ctun_recvmmsg_segmented(int fd, void *hdrs, void *cmsgs, struct iovec *iovs,
+                            struct sockaddr_storage *addrs, unsigned count, uint32_t *lengths_out,
+                            uint8_t *truncated_out, uint32_t *segment_sizes_out);
 
 /* epoll. Event bits are the kernel's values (checked in ctun.c). */
 static const uint32_t CTUN_EPOLLIN = 0x001;
