@@ -75,6 +75,19 @@ final class BedGateways: @unchecked Sendable {
             .reduce(0, +)
     }
 
+    /// Waits (the daemon publishes its counters once a second) until metric `name` of `gateway`
+    /// exceeds `threshold`; returns the last value read.
+    @discardableResult
+    func waitForMetric(_ gateway: String, _ name: String, above threshold: Double, timeout: Double = 4) -> Double {
+        let deadline = Date().addingTimeInterval(timeout)
+        var value = metric(gateway, name)
+        while value <= threshold && Date() < deadline {
+            usleep(200_000)
+            value = metric(gateway, name)
+        }
+        return value
+    }
+
     /// Stops both daemons and removes the files.
     func tearDown() {
         for gateway in Array(daemons.keys) { stop(gateway) }
