@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MaelstromCore
+import MaelstromTun
 
 /// The link's impairments as command-line options, shared by the emulator and its benchmark.
 struct LinkOptions: ParsableArguments {
@@ -42,17 +43,9 @@ struct LinkOptions: ParsableArguments {
         }
         let model: LossModel
         do {
-            model = try LossModel.parse(loss) { path in
-                do {
-                    return try String(contentsOfFile: path, encoding: .utf8)
-                } catch {
-                    throw LossModelError("trace \(path): cannot read the file (\(error.localizedDescription))")
-                }
-            }
-        } catch let error as LossModelError {
-            throw .badInput(error.message)
+            model = try LossModel.parseReadingTraceFiles(loss)
         } catch {
-            throw .badInput("loss model '\(loss)': \(error)")
+            throw .badInput(error.message)
         }
         let configuration = WANLinkConfiguration(
             delayNanoseconds: delay, jitterNanoseconds: jitter, rateBitsPerSecond: rate, queueBytes: queueBytes,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MaelstromCore
+import MaelstromTun
 
 /// `maelstromd simulate`: the real codec over a simulated lossy link.
 struct SimulateCommand: ParsableCommand {
@@ -40,14 +41,8 @@ struct SimulateCommand: ParsableCommand {
         }
         let model: LossModel
         do {
-            model = try LossModel.parse(loss) { path in
-                do {
-                    return try String(contentsOfFile: path, encoding: .utf8)
-                } catch {
-                    throw LossModelError("trace \(path): cannot read the file (\(error.localizedDescription))")
-                }
-            }
-        } catch let error as LossModelError {
+            model = try LossModel.parseReadingTraceFiles(loss)
+        } catch {
             throw CommandFailure.badInput(error.message)
         }
         let parameters = try fec.parameters(maxPacketSize: packetSize)
