@@ -20,7 +20,8 @@ enum FECSection {
             }
             fec.interleaves = values
         }
-        if let node = section.optional("flush-after") { fec.flushAfterNanoseconds = try node.duration() }
+        // Its range is FECParameters.validate()'s, checked below with the other codec rules.
+        if let node = section.optional("flush-after") { fec.flushAfterNanoseconds = try node.duration(in: 0...UInt64.max) }
         if let node = section.optional("c") {
             let c = try node.int()
             guard c == fec.interleaves.count else {
@@ -42,6 +43,7 @@ enum FECSection {
             let location: Location =
                 switch error.code {
                 case .rOutOfRange: section.location(of: "r")
+                case .windowOutOfRange: section.location(of: "interleaves")
                 case .flushOutOfRange: section.location(of: "flush-after")
                 case .packetSizeOutOfRange: sizeLocation
                 default: culprit.flatMap { items.indices.contains($0) ? items[$0] : nil } ?? section.location(of: "interleaves")
@@ -62,11 +64,14 @@ enum DecoderSection {
             decoder.windowPackets = try node.int()
             // The same ratio DecoderParameters(for:) uses.
             decoder.repairCapacity = decoder.windowPackets / 2
-            do { try decoder.validate() } catch { throw node.error(.badValue, error.message) }
         }
+        // Derived values are checked like written ones: `check` must never print a config that
+        // `run` cannot allocate or that `check` would refuse when read back.
+        do { try decoder.validate() } catch { throw section.location(of: "window").error(.badValue, error.message) }
         if let node = section.optional("hold") {
-            decoder.holdNanoseconds = try node.duration()
-            guard decoder.holdNanoseconds > 0 else { throw node.error(.badValue, "hold must be longer than 0") }
+            decoder.holdNanoseconds = try node.duration(in: Ranges.hold)
+        } else if !Ranges.hold.contains(decoder.holdNanoseconds) {
+            decoder.holdNanoseconds = min(max(decoder.holdNanoseconds, Ranges.hold.lowerBound), Ranges.hold.upperBound)
         }
         let deepest = fec.interleaves.max() ?? 1
         let span = (fec.r + 1) * deepest
@@ -82,5 +87,36 @@ enum DecoderSection {
                     "hold \(DurationText.format(decoder.holdNanoseconds)) is shorter than the deepest layer's flush deadline \(DurationText.format(longest)): at low packet rates its repairs arrive after the lost packets were given up"))
         }
         return decoder
+    }
+}
+
+/// The ranges every duration and size of the file must fall in: none may wrap a deadline.
+enum Ranges {
+    static let hold: ClosedRange<UInt64> = 1...120_000_000_000
+    static let keepaliveInterval: ClosedRange<UInt64> = 10_000_000...600_000_000_000
+    static let peerTimeout: ClosedRange<UInt64> = 20_000_000...3_600_000_000_000
+    static let memory: ClosedRange<UInt64> = (16 << 20)...(1 << 40)
+}
+
+/// The `limits` section: how much memory the codec state of all peers may take, checked before
+/// anything is allocated.
+enum LimitsSection {
+    static let keys = ["memory"]
+    static let defaultMemory: UInt64 = 1 << 30
+
+    static func read(
+        _ section: ConfigMapping, peers: Int, fec: FECParameters, decoder: DecoderParameters, blame: Location
+    ) throws(ConfigError) -> UInt64 {
+        let node = section.optional("memory")
+        let limit = try node?.byteSize(in: Ranges.memory) ?? defaultMemory
+        let perPeer = fec.encoderMemoryBytes + decoder.memoryBytes
+        let total = perPeer.multipliedReportingOverflow(by: peers)
+        guard !total.overflow, UInt64(total.partialValue) <= limit else {
+            let need = total.overflow ? "more than can be counted" : ByteSizeText.approximate(total.partialValue)
+            throw blame.error(
+                .badValue,
+                "the codec needs \(need) for \(peers) peer\(peers == 1 ? "" : "s") (encoder \(ByteSizeText.approximate(fec.encoderMemoryBytes)) and decoder \(ByteSizeText.approximate(decoder.memoryBytes)) each), more than limits.memory \(ByteSizeText.format(limit)); lower decoder.window, the deepest fec interleave or tun.mtu, or raise limits.memory")
+        }
+        return limit
     }
 }

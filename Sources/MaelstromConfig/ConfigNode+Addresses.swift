@@ -38,8 +38,8 @@ extension ConfigNode {
         guard let address = IPAddress(parts[0]) else {
             throw error(.badValue, "'\(parts[0])' in '\(text)' is not an IPv4 or IPv6 address")
         }
-        guard !parts[1].isEmpty, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let length = Int(parts[1]),
-            length <= address.bitWidth
+        guard !parts[1].isEmpty, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
+            parts[1].count == 1 || !parts[1].hasPrefix("0"), let length = Int(parts[1]), length <= address.bitWidth
         else {
             throw error(.badValue, "prefix length '\(parts[1])' in '\(text)' must be 0 to \(address.bitWidth) for \(address.isIPv4 ? "IPv4" : "IPv6")")
         }

@@ -68,11 +68,32 @@ struct ConfigNode {
         return value
     }
 
-    func duration() throws(ConfigError) -> UInt64 {
+    /// A duration within `range` (nanoseconds): every duration has a sane range, so no deadline
+    /// computed from one can wrap around.
+    func duration(in range: ClosedRange<UInt64>) throws(ConfigError) -> UInt64 {
+        let value: UInt64
         switch DurationText.parse(try string(DurationText.expected)) {
-        case .success(let nanoseconds): return nanoseconds
+        case .success(let nanoseconds): value = nanoseconds
         case .failure(let failure): throw error(.badValue, failure.message)
         }
+        guard range.contains(value) else {
+            throw error(
+                .badValue,
+                "must be between \(DurationText.format(range.lowerBound)) and \(DurationText.format(range.upperBound)), got \(DurationText.format(value))")
+        }
+        return value
+    }
+
+    /// A size in bytes such as `512MiB` or `1GiB` (units B, KiB, MiB, GiB), within `range`.
+    func byteSize(in range: ClosedRange<UInt64>) throws(ConfigError) -> UInt64 {
+        let text = try string(ByteSizeText.expected)
+        guard let value = ByteSizeText.parse(text) else { throw error(.badValue, "'\(text)' is not \(ByteSizeText.expected)") }
+        guard range.contains(value) else {
+            throw error(
+                .badValue,
+                "must be between \(ByteSizeText.format(range.lowerBound)) and \(ByteSizeText.format(range.upperBound)), got \(ByteSizeText.format(value))")
+        }
+        return value
     }
 
     func list() throws(ConfigError) -> [ConfigNode] {

@@ -31,6 +31,8 @@ extension GatewayConfig {
         lines.append("decoder:")
         lines.append("  window: \(decoder.windowPackets)")
         lines.append("  hold: \(DurationText.format(decoder.holdNanoseconds))")
+        lines.append("limits:")
+        lines.append("  memory: \(ByteSizeText.format(memoryLimit))")
         lines.append("metrics:")
         lines.append(metricsListen.map { "  listen: \(Self.scalar($0))" } ?? "  # listen: not set; no metrics are served")
         lines.append("log:")

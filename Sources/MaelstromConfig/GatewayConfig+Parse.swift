@@ -3,7 +3,7 @@ import MaelstromCore
 extension GatewayConfig {
     /// The keys each mapping accepts; any other key is refused, since a typo must not silently become a default.
     enum Keys {
-        static let top = ["tun", "listen", "wan-mtu", "peers", "fec", "keepalive", "decoder", "metrics", "log"]
+        static let top = ["tun", "listen", "wan-mtu", "peers", "fec", "keepalive", "decoder", "limits", "metrics", "log"]
         static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss"]
         static let keepalive = ["interval", "peer-timeout"]
         static let metrics = ["listen"]
@@ -41,7 +41,12 @@ extension GatewayConfig {
 
         let fec = try FECSection.read(
             top.section("fec", keys: FECSection.keys), maxPacketSize: tunMTU, sizeLocation: tunMTUNode.location, warnings: &warnings)
-        let decoder = try DecoderSection.read(top.section("decoder", keys: DecoderSection.keys), fec: fec, warnings: &warnings)
+        let decoderSection = try top.section("decoder", keys: DecoderSection.keys)
+        let decoder = try DecoderSection.read(decoderSection, fec: fec, warnings: &warnings)
+        let fecSection = try top.section("fec", keys: FECSection.keys)
+        let memoryLimit = try LimitsSection.read(
+            top.section("limits", keys: LimitsSection.keys), peers: peers.count, fec: fec, decoder: decoder,
+            blame: decoderSection.optional("window")?.location ?? fecSection.location(of: "interleaves"))
         let (keepaliveInterval, peerTimeout) = try keepalive(top.section("keepalive", keys: Keys.keepalive))
         let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()
         let logLevel = try level(top.section("log", keys: Keys.log).optional("level")) ?? Defaults.logLevel
@@ -53,7 +58,8 @@ extension GatewayConfig {
         let config = GatewayConfig(
             tunName: tunName, tunMTU: tunMTU, tunAddress: tunAddress, manageRoutes: manageRoutes, clampMSS: clampMSS,
             listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
-            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, metricsListen: metricsListen, logLevel: logLevel)
+            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, memoryLimit: memoryLimit, metricsListen: metricsListen,
+            logLevel: logLevel)
         return (config, warnings)
     }
 
@@ -69,10 +75,9 @@ extension GatewayConfig {
     }
 
     private static func keepalive(_ section: ConfigMapping) throws(ConfigError) -> (UInt64, UInt64) {
-        let interval = try section.optional("interval")?.duration() ?? Defaults.keepaliveInterval
-        guard interval > 0 else { throw section.location(of: "interval").error(.badValue, "interval must be longer than 0") }
+        let interval = try section.optional("interval")?.duration(in: Ranges.keepaliveInterval) ?? Defaults.keepaliveInterval
         let timeoutNode = section.optional("peer-timeout")
-        let timeout = try timeoutNode?.duration() ?? Defaults.peerTimeout
+        let timeout = try timeoutNode?.duration(in: Ranges.peerTimeout) ?? Defaults.peerTimeout
         guard timeout > interval else {
             // Blame the key that was written: a defaulted one is not the operator's mistake.
             throw section.location(of: timeoutNode == nil ? "interval" : "peer-timeout").error(

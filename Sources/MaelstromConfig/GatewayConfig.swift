@@ -27,6 +27,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public let keepaliveInterval: UInt64
     /// Silence after which a peer counts as down, in nanoseconds; longer than `keepaliveInterval`.
     public let peerTimeout: UInt64
+    /// Memory the codec state of all peers may take, in bytes (`limits.memory`); checked at load.
+    public let memoryLimit: UInt64
     /// Where to serve Prometheus metrics at `/metrics`; nil serves none.
     public let metricsListen: Endpoint?
     /// The lowest log level emitted.

@@ -4,6 +4,13 @@ import Yams
 enum YAMLSource {
     /// The document's root; an empty document is an empty mapping, so the missing keys get named.
     static func root(yaml: String, file: String) throws(ConfigError) -> ConfigNode {
+        // Aliases expand without bound (and as mapping keys, the YAML library's duplicate check
+        // hashes each expansion: 500 bytes took hours), and a gateway config has no use for them.
+        if let alias = AliasScan.firstAlias(in: yaml) {
+            throw ConfigError(
+                file: file, line: alias.line, key: "", code: .syntax,
+                message: "YAML alias '*\(alias.name)' is not allowed in a Maelstrom config: write the value out")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)

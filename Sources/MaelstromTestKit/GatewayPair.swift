@@ -57,7 +57,7 @@ public final class GatewayPair {
     /// Replaces B's gateway by a fresh one, as when its daemon restarts.
     public func restartB() {
         nextStream &+= 1
-        b = Gateway(settings: b.settings, streams: [nextStream], now: now)
+        b = Gateway(settings: b.settings, streams: [StreamID(nextStream)], now: now)
     }
 
     /// A host at site A sends `packet` (read from A's TUN).
@@ -65,6 +65,11 @@ public final class GatewayPair {
 
     /// A host at site B sends `packet` (read from B's TUN).
     public func sendFromB(_ packet: [UInt8]) { send(packet, fromA: false) }
+
+    /// Puts `datagram` on the WAN towards B as if A had sent it (a forgery from A's address), arriving now.
+    public func injectIntoB(_ datagram: [UInt8]) {
+        inFlight.append((now, true, datagram))
+    }
 
     /// Moves virtual time to `time`, delivering datagrams and running ticks on the way.
     public func run(until time: UInt64) {

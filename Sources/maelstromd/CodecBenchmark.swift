@@ -126,32 +126,40 @@ final class FrameRecording {
 
     init(parameters: FECParameters, pool: UnsafeMutableRawBufferPointer, packetSize: Int, packets: Int, loss: Double) {
         self.parameters = parameters
-        let capacity = packets * (packetSize + WireFormat.maxHeaderSize) * (parameters.c + parameters.r + 1) / parameters.r + 1 << 20
-        storage = .allocate(byteCount: capacity, alignment: 64)
         struct Recorder: FrameSink {
-            let storage: UnsafeMutableRawPointer
+            let storage: UnsafeMutableRawPointer?
             var used = 0
             var offsets: [Int] = []
             var lengths: [Int] = []
             var loss: LossProcess
             mutating func emit(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, kind: FrameKind) {
                 if loss.nextIsLost() { return }
-                storage.advanced(by: used).copyMemory(from: header.baseAddress!, byteCount: header.count)
-                storage.advanced(by: used + header.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
-                offsets.append(used)
-                lengths.append(header.count + payload.count)
+                if let storage {
+                    storage.advanced(by: used).copyMemory(from: header.baseAddress!, byteCount: header.count)
+                    storage.advanced(by: used + header.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+                    offsets.append(used)
+                    lengths.append(header.count + payload.count)
+                }
                 used += header.count + payload.count
             }
         }
-        var recorder = Recorder(storage: storage, loss: LossProcess(model: .bernoulli(p: loss), seed: 7))
-        let encoder = LayeredEncoder(parameters: parameters, stream: 9)
-        for index in 0..<packets {
-            let offset = (index % (pool.count / packetSize)) * packetSize
-            encoder.encode(
-                UnsafeRawBufferPointer(start: pool.baseAddress! + offset, count: packetSize), now: UInt64(index) * 1000,
-                into: &recorder)
+        func encodeAll(into recorder: inout Recorder) {
+            let encoder = LayeredEncoder(parameters: parameters, stream: 9)
+            for index in 0..<packets {
+                let offset = (index % (pool.count / packetSize)) * packetSize
+                encoder.encode(
+                    UnsafeRawBufferPointer(start: pool.baseAddress! + offset, count: packetSize), now: UInt64(index) * 1000,
+                    into: &recorder)
+            }
+            encoder.flush(into: &recorder)
         }
-        encoder.flush(into: &recorder)
+        // The repairs of partly filled bins (staggered starts, the final flush) depend on the code,
+        // so the room needed is measured by encoding once without storing, not estimated.
+        var counter = Recorder(storage: nil, loss: LossProcess(model: .bernoulli(p: loss), seed: 7))
+        encodeAll(into: &counter)
+        storage = .allocate(byteCount: max(1, counter.used), alignment: 64)
+        var recorder = Recorder(storage: storage, loss: LossProcess(model: .bernoulli(p: loss), seed: 7))
+        encodeAll(into: &recorder)
         offsets = recorder.offsets
         lengths = recorder.lengths
     }

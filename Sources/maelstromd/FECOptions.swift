@@ -26,8 +26,8 @@ struct FECOptions: ParsableArguments {
         if let c, c != values.count {
             throw CommandFailure.badInput("--c \(c) does not match the \(values.count) interleaves given (\(interleaves))")
         }
-        guard flushMilliseconds.isFinite, flushMilliseconds > 0 else {
-            throw CommandFailure.badInput("--flush-ms must be a positive number, got \(flushMilliseconds)")
+        guard flushMilliseconds.isFinite, flushMilliseconds >= 0.1, flushMilliseconds <= 10_000 else {
+            throw CommandFailure.badInput("--flush-ms must be between 0.1 and 10000, got \(flushMilliseconds)")
         }
         let parameters = FECParameters(
             r: r, interleaves: values, flushAfterNanoseconds: UInt64(flushMilliseconds * 1e6), maxPacketSize: maxPacketSize)

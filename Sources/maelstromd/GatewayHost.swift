@@ -38,8 +38,11 @@ final class GatewayHost {
         }
         let peerAddresses = config.peers.compactMap { SocketAddress($0.endpoint) }
         var random = SystemRandomNumberGenerator()
-        let streams = config.peers.map { _ in UInt32.random(in: 1...UInt32.max, using: &random) }
+        let streams = config.peers.map { _ in StreamID.random(using: &random) }
         let gateway = Gateway(settings: config.gatewaySettings, streams: streams, now: MonotonicClock.now())
+        for (peer, stream) in zip(config.peers, streams) {
+            logger.info("encoding for peer \(peer.name) as stream \(stream)")
+        }
         let names = config.peers.map(\.name)
         let eventLogger = logger
         let dataPlane: DataPlane

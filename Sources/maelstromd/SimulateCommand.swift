@@ -36,8 +36,9 @@ struct SimulateCommand: ParsableCommand {
         guard packetSize >= 1 && packetSize <= FECParameters.maxPacketSizeLimit else {
             throw CommandFailure.badInput("--packet-size must be between 1 and \(FECParameters.maxPacketSizeLimit), got \(packetSize)")
         }
-        guard ratePPS.isFinite && ratePPS > 0 else {
-            throw CommandFailure.badInput("--rate-pps must be a positive number, got \(ratePPS)")
+        // At least one packet a second, so that packet times (at most 10⁹ packets) fit in 64-bit nanoseconds.
+        guard ratePPS.isFinite && ratePPS >= 1 && ratePPS <= 1e9 else {
+            throw CommandFailure.badInput("--rate-pps must be between 1 and 1000000000, got \(ratePPS)")
         }
         let model: LossModel
         do {

@@ -67,6 +67,9 @@ struct CommandLineTests {
     @Test("bad simulate arguments give one line and exit 2", arguments: [
         "simulate --loss bernoulli:2", "simulate --loss nope", "simulate --r 1", "simulate --interleaves 10,5",
         "simulate --packets 0", "simulate --c 2", "simulate --rate-pps -3", "simulate --bogus", "bench codec --loss 1.5",
+        // Each of these trapped converting a Double to an integer (SIGILL) before issue #13.
+        "simulate --loss burst:inf,inf", "simulate --flush-ms 1e20", "simulate --rate-pps 1e-9 --packets 100",
+        "simulate --loss burst:3,1e300", "bench codec --flush-ms nan", "simulate --loss gilbert:nan,0.5",
     ])
     func badArguments(arguments: String) {
         let result = maelstromd(arguments)
@@ -101,5 +104,54 @@ struct CommandLineTests {
         #expect(object["unrecovered"] as? Int == 0)
         let missing = maelstromd("simulate --loss trace:/nonexistent/trace")
         #expect(missing.status == 2)
+    }
+
+    @Test("the emulator's numeric options give one line and exit 2 too", arguments: [
+        "bench --loss burst:inf,inf", "bench --delay-ms 1e300", "bench --rate-mbit inf", "bench --offered-gbit 0",
+    ])
+    func badEmulatorArguments(arguments: String) {
+        let wanem = productsDirectory.appendingPathComponent("maelstrom-wanem").path
+        let result = shell("\(wanem) \(arguments)", timeout: 60)
+        #expect(result.status == 2, "\(arguments): \(result.output)")
+        #expect(result.output.split(separator: "\n").count == 1, "\(arguments): \(result.output)")
+    }
+
+    @Test("bench codec with huge interleaves and partial repairs runs to the end (it overflowed its frame buffer)")
+    func benchCodecWithPartialRepairs() {
+        let result = maelstromd("bench codec --r 2 --interleaves 30000,60000 --packet-size 5000 --rounds 1")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("decode, no loss"))
+    }
+
+    @Test("a config read from standard input, as - or /dev/stdin, or through a pipe")
+    func configFromStandardInput() throws {
+        try withConfig(goodConfig) { path in
+            for source in ["-", "/dev/stdin"] {
+                let piped = maelstromd("check --config \(source) < \(path)")
+                #expect(piped.status == 0, "\(source): \(piped.output)")
+                #expect(piped.output.contains("subnets: [10.2.0.0/24]"), "\(source): \(piped.output)")
+                let fromCat = shell("cat \(path) | \(maelstromdPath ?? "false") check --config \(source)")
+                #expect(fromCat.status == 0, "\(source) from a pipe: \(fromCat.output)")
+            }
+            let broken = shell("sed 's/mtu: 1400/mtu: 1480/' \(path) | \(maelstromdPath ?? "false") check --config -")
+            #expect(broken.status == 2)
+            #expect(broken.output.contains("-:3: tun.mtu:"), "\(broken.output)")
+        }
+    }
+
+    @Test("a trace with CRLF line ends is read; a directory as a trace or a config says what it is")
+    func traceAndConfigMessages() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("crlf-\(UUID().uuidString)").path
+        try String(repeating: "0\r\n0\r\n0\r\n1\r\n", count: 50).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let crlf = maelstromd("simulate --loss trace:\(path) --packets 5000 --json")
+        #expect(crlf.status == 0, "\(crlf.output)")
+        let directory = maelstromd("simulate --loss trace:/tmp")
+        #expect(directory.status == 2)
+        #expect(directory.output.contains("it is a directory"), "\(directory.output)")
+        #expect(!directory.output.contains("NSCocoaErrorDomain"))
+        let config = maelstromd("check --config /tmp")
+        #expect(config.status == 2)
+        #expect(config.output.contains("it is a directory"), "\(config.output)")
     }
 }

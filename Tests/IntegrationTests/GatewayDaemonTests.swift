@@ -75,6 +75,70 @@ extension NetworkTests {
             #expect(leaked.isEmpty, "hostA saw packets: \(leaked.prefix(500))")
         }
 
+        @Test("a peer restarted twice, then a datagram of its first run delivered late: traffic goes on both ways")
+        func lateDatagramOfAnEarlierRun() throws {
+            let bed = try TwoGatewayBed()
+            defer { bed.tearDown() }
+            try bed.startDaemon("gwA")
+            try bed.startDaemon("gwB")
+            try bed.waitForPeer("gwA")
+            try bed.waitForPeer("gwB")
+            // Record what gwB's first run sends to gwA.
+            let capture = bed.directory.appendingPathComponent("first-run.pcap")
+            let tcpdump = try bed.spawn(
+                "gwA", ["tcpdump", "-n", "-U", "-i", "gw", "-w", capture.path, "udp and src host 198.18.1.2 and src port 4500"])
+            usleep(500_000)
+            let first = bed.exec("hostB", "ping -c 5 -i 0.2 -W 2 10.1.0.2")
+            #expect(first.status == 0, "\(first.output)")
+            usleep(300_000)
+            stopProcess(tcpdump, signal: SIGINT, timeout: 3)
+
+            for occurrence in 2...3 {
+                bed.stopDaemon("gwB")
+                try bed.startDaemon("gwB")
+                try bed.waitForPeer("gwB")
+                let ping = bed.exec("hostB", "ping -c 3 -i 0.2 -W 2 10.1.0.2")
+                #expect(ping.status == 0, "after restart \(occurrence - 1): \(ping.output)")
+            }
+
+            // One data frame of the first run, sent again from gwB's address and port.
+            let replay = """
+                python3 - \(capture.path) <<'PY'
+                import socket, struct, sys
+                data = open(sys.argv[1], "rb").read()
+                offset, frame = 24, None
+                while offset + 16 <= len(data) and frame is None:
+                    length = struct.unpack_from("<I", data, offset + 8)[0]
+                    packet = data[offset + 16 : offset + 16 + length]
+                    offset += 16 + length
+                    ip = packet[14:]
+                    ihl = (ip[0] & 15) * 4
+                    payload = ip[ihl + 8 :]
+                    if struct.unpack_from("!H", ip, 2)[0] == len(ip) and len(payload) > 12 and payload[:2] == bytes([1, 1]):
+                        frame = payload
+                if frame is None:
+                    sys.exit("no data frame in the capture")
+                udp = struct.pack("!HHHH", 4500, 4500, 8 + len(frame), 0)
+                header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(frame), 1, 0, 64, 17, 0,
+                                     socket.inet_aton("198.18.1.2"), socket.inet_aton("198.18.1.1"))
+                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                raw.sendto(header + udp + frame, ("198.18.1.1", 0))
+                print("replayed a data frame of stream", frame[4:8].hex())
+                PY
+                """
+            let replayed = bed.exec("gwB", "bash -c \(shellQuote(replay))")
+            #expect(replayed.status == 0, "\(replayed.output)")
+            usleep(200_000)
+
+            let backward = bed.exec("hostB", "ping -c 20 -i 0.1 -W 2 10.1.0.2")
+            #expect(backward.status == 0 && backward.output.contains(" 0% packet loss"), "hostB → hostA: \(backward.output)")
+            let forward = bed.exec("hostA", "ping -c 20 -i 0.1 -W 2 10.2.0.2")
+            #expect(forward.status == 0 && forward.output.contains(" 0% packet loss"), "hostA → hostB: \(forward.output)")
+            usleep(2_500_000)  // published each second, exported each second
+            #expect(bed.metric("gwA", "maelstrom_stale_stream_frames_total") >= 1, "the late frame was not counted as stale")
+            #expect(bed.metric("gwA", "maelstrom_stream_restarts_total") == 2)
+        }
+
         static func receivedBytes(_ json: String) -> Double {
             guard let data = json.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],

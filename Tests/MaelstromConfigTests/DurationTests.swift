@@ -1,7 +1,7 @@
 import MaelstromConfig
 import Testing
 
-/// Durations are read through `decoder.hold`, whose only own rule is "longer than 0".
+/// Durations are read through `decoder.hold`, whose only own rule is 1 ns to 120 s.
 @Suite struct DurationTests {
     static func hold(_ text: String) -> String { minimalYAML + "decoder:\n  hold: \(text)\n" }
 

@@ -7,7 +7,7 @@ private let fec = FECParameters(r: 8, interleaves: [1, 10, 100], flushAfterNanos
 private func makeGateway(_ peers: [PeerSettings], clampMSS: Bool = true) -> Gateway {
     Gateway(
         settings: GatewaySettings(peers: peers, fec: fec, decoder: DecoderParameters(for: fec), clampMSS: clampMSS),
-        streams: peers.indices.map { UInt32($0 + 1) }, now: 0)
+        streams: peers.indices.map { StreamID(UInt32($0 + 1)) }, now: 0)
 }
 
 private func peer(_ name: String, _ endpoint: String, _ subnets: [String]) -> PeerSettings {
@@ -95,6 +95,12 @@ struct GatewayTests {
     func nonIPPayload() {
         let gateway = makeGateway(threePeers)
         var output = RecordingGatewayOutput()
+        // The peer's keepalive names its stream, so its first frame is decoded at once.
+        var keepalive = [UInt8](repeating: 0, count: WireFormat.keepaliveSize)
+        keepalive.withUnsafeMutableBytes {
+            KeepaliveFrame(stream: 77, nextSequence: 0, decodingStream: 0, timestamp: 5, echoedTimestamp: 0).write(to: $0.baseAddress!)
+        }
+        keepalive.withUnsafeBytes { gateway.inbound($0, from: Endpoint("198.18.2.1:4500")!, now: 0, into: &output) }
         var frame = [UInt8](repeating: 0, count: WireFormat.dataHeaderSize) + [0xDE, 0xAD, 0xBE, 0xEF]
         frame.withUnsafeMutableBytes { DataFrameHeader(stream: 77, sequence: 0).write(to: $0.baseAddress!) }
         frame.withUnsafeBytes { gateway.inbound($0, from: Endpoint("198.18.2.1:4500")!, now: 0, into: &output) }

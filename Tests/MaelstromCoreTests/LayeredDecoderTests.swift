@@ -3,7 +3,7 @@ import Testing
 
 /// Encodes `count` packets (lengths varying) and returns the frames and the packets.
 private func encodedStream(
-    _ count: Int, parameters: FECParameters = smallParameters(), flush: Bool = true, stream: UInt32 = 7
+    _ count: Int, parameters: FECParameters = smallParameters(), flush: Bool = true, stream: StreamID = 7
 ) -> (frames: [RecordedFrame], packets: [[UInt8]]) {
     let encoder = LayeredEncoder(parameters: parameters, stream: stream)
     var sink = RecordingFrameSink()
@@ -126,22 +126,27 @@ struct LayeredDecoderTests {
         #expect(decoder.currentStream == nil)
     }
 
-    @Test("a new stream (sender restart) is taken up at once; stragglers of the old one are dropped")
+    @Test("a new stream named by the sender's fresh keepalive is taken up at once; stragglers of the old one are dropped")
     func streamRestart() {
         let first = encodedStream(60, stream: 1)
         let second = encodedStream(60, stream: 2)
         let decoder = decoder()
         var sink = RecordingPacketSink()
+        decoder.receive(keepaliveFrame(stream: 1, timestamp: 10), into: &sink)
         for frame in first.frames.prefix(40) { decoder.receive(frame, into: &sink) }
-        // The restarted sender's first packet was lost on the way: it must still be rebuilt.
+        let before = sink.packets.count
+        // The restarted sender announces its new stream, whose first packet was lost on the way:
+        // it must still be rebuilt.
+        decoder.receive(keepaliveFrame(stream: 2, timestamp: 20), into: &sink)
         for frame in second.frames where dataSequence(frame) != 0 { decoder.receive(frame, into: &sink) }
         for frame in first.frames.suffix(10) { decoder.receive(frame, into: &sink) }
         #expect(decoder.currentStream == 2)
         #expect(decoder.counters.streamRestarts == 1)
         #expect(decoder.counters.staleStreamFrames == 10)
-        let newStream = sink.packets.suffix(60)
-        #expect(newStream.map(\.sequence).sorted() == (0..<60).map { streamBase + UInt64($0) })
-        #expect(newStream.first(where: { $0.sequence == streamBase })?.bytes == second.packets[0])
+        let newStream = sink.packets.dropFirst(before)
+        let base = newStream.map(\.sequence).min() ?? 0
+        #expect(newStream.map { $0.sequence - base }.sorted() == (0..<60).map { UInt64($0) })
+        #expect(newStream.first(where: { $0.sequence == base })?.bytes == second.packets[0])
     }
 
     @Test("a decoder that joins a stream midway (own restart) delivers from there on")

@@ -77,3 +77,13 @@ let streamBase: UInt64 = 1 << 32
 func smallParameters(r: Int = 4, interleaves: [Int] = [1, 4], maxPacketSize: Int = 2048) -> FECParameters {
     FECParameters(r: r, interleaves: interleaves, flushAfterNanoseconds: 1_000_000, maxPacketSize: maxPacketSize)
 }
+
+/// The sender's keepalive naming `stream`, as a frame a decoder can be fed.
+func keepaliveFrame(stream: StreamID, nextSequence: UInt32 = 0, timestamp: UInt64 = 1) -> RecordedFrame {
+    var bytes = [UInt8](repeating: 0, count: WireFormat.keepaliveSize)
+    bytes.withUnsafeMutableBytes {
+        KeepaliveFrame(stream: stream, nextSequence: nextSequence, decodingStream: 0, timestamp: timestamp, echoedTimestamp: 0)
+            .write(to: $0.baseAddress!)
+    }
+    return RecordedFrame(kind: .data, bytes: bytes)
+}

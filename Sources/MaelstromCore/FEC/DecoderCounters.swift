@@ -20,10 +20,17 @@ public struct DecoderCounters: Sendable, Equatable {
     public var repairsLate: UInt64 = 0
     /// Repairs that could not be kept: no room, or a copy of one already waiting.
     public var repairsDropped: UInt64 = 0
-    /// Times the peer started a new stream (a restart of its encoder).
+    /// Times the decoder switched to a new sender stream (a restart of the sender's encoder).
     public var streamRestarts: UInt64 = 0
-    /// Frames of the stream before the current one, arriving after the switch; dropped.
+    /// Frames of a stream the decoder has left, arriving after the switch; dropped.
     public var staleStreamFrames: UInt64 = 0
+    /// Frames of a stream not (yet) confirmed that could not be held for it; dropped.
+    public var unconfirmedStreamFrames: UInt64 = 0
+    /// Frames far beyond the window that nothing confirmed (not the sender's keepalive, not enough
+    /// frames agreeing): dropped, the window left where it was.
+    public var farJumpsRefused: UInt64 = 0
+    /// Keepalives naming another stream than the current one that were not fresh: ignored.
+    public var staleKeepalives: UInt64 = 0
     /// Keepalive frames passed to the decoder (they carry no packet).
     public var keepalives: UInt64 = 0
 

@@ -11,13 +11,19 @@ public struct DecoderParameters: Sendable, Equatable {
     public var repairCapacity: Int
     /// How long a missing packet is waited for, and a received one kept for rebuilding others.
     public var holdNanoseconds: UInt64
+    /// What it takes for another sender stream to replace the one decoded (see `StreamLifecycle`).
+    public var streamConfirmation: StreamConfirmation
 
     /// Creates parameters from explicit values.
-    public init(maxPacketSize: Int, windowPackets: Int, repairCapacity: Int, holdNanoseconds: UInt64) {
+    public init(
+        maxPacketSize: Int, windowPackets: Int, repairCapacity: Int, holdNanoseconds: UInt64,
+        streamConfirmation: StreamConfirmation = StreamConfirmation()
+    ) {
         self.maxPacketSize = maxPacketSize
         self.windowPackets = windowPackets
         self.repairCapacity = repairCapacity
         self.holdNanoseconds = holdNanoseconds
+        self.streamConfirmation = streamConfirmation
     }
 
     /// Parameters sized for a peer that encodes with `fec`.
@@ -41,14 +47,46 @@ public struct DecoderParameters: Sendable, Equatable {
         guard maxPacketSize >= 1 && maxPacketSize <= FECParameters.maxPacketSizeLimit else {
             throw FECParameterError(.packetSizeOutOfRange, "max packet size must be between 1 and \(FECParameters.maxPacketSizeLimit), got \(maxPacketSize)")
         }
-        guard windowPackets >= 64, windowPackets <= 1 << 20, windowPackets & (windowPackets - 1) == 0 else {
-            throw FECParameterError(.windowOutOfRange, "decoder window must be a power of two between 64 and 1048576, got \(windowPackets)")
+        guard windowPackets >= 64, windowPackets <= Self.maxWindowPackets, windowPackets & (windowPackets - 1) == 0 else {
+            throw FECParameterError(.windowOutOfRange, "decoder window must be a power of two between 64 and \(Self.maxWindowPackets), got \(windowPackets)")
         }
-        guard repairCapacity >= 1 && repairCapacity <= 1 << 20 else {
-            throw FECParameterError(.windowOutOfRange, "repair capacity must be between 1 and 1048576, got \(repairCapacity)")
+        guard repairCapacity >= 1 && repairCapacity <= Self.maxWindowPackets else {
+            throw FECParameterError(.windowOutOfRange, "repair capacity must be between 1 and \(Self.maxWindowPackets), got \(repairCapacity)")
+        }
+        guard streamConfirmation.frames >= 2 && streamConfirmation.frames <= 16 else {
+            throw FECParameterError(.windowOutOfRange, "stream confirmation must take between 2 and 16 frames, got \(streamConfirmation.frames)")
         }
     }
 
-    /// Bytes of packet storage a decoder with these parameters allocates.
-    public var memoryBytes: Int { (windowPackets + repairCapacity) * ((maxPacketSize + 63) & ~63) }
+    /// The largest window a decoder may have.
+    public static let maxWindowPackets = 1 << 20
+
+    /// Bytes a decoder with these parameters allocates (packet storage and bookkeeping).
+    public var memoryBytes: Int {
+        let slot = (maxPacketSize + 63) & ~63
+        let perSlot = slot + 24 + 4 * FECParameters.maxLayers
+        let perRepair = slot + 40 + 8
+        let heldFrames = StreamConfirmation.candidates * streamConfirmation.frames
+            * ((maxPacketSize + WireFormat.maxHeaderSize + 63) & ~63)
+        return windowPackets * perSlot + repairCapacity * perRepair + heldFrames
+    }
+}
+
+/// What it takes for a decoder to follow a new sender stream, or to jump far ahead in its own.
+public struct StreamConfirmation: Sendable, Equatable {
+    /// Unconfirmed streams tracked at once (each holds up to `frames` frames).
+    public static let candidates = 2
+
+    /// Consistent frames that confirm a new stream when the current one is silent, or a jump
+    /// beyond the window; also how many frames of an unconfirmed stream are held for replay.
+    public var frames: Int
+    /// Silence of the current stream after which frames alone may confirm another (the sender's
+    /// keepalive confirms at once); set it near the peer timeout.
+    public var silenceNanoseconds: UInt64
+
+    /// The defaults: 3 frames, 3 s of silence.
+    public init(frames: Int = 3, silenceNanoseconds: UInt64 = 3_000_000_000) {
+        self.frames = frames
+        self.silenceNanoseconds = silenceNanoseconds
+    }
 }

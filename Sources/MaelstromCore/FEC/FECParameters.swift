@@ -81,6 +81,14 @@ public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
             throw FECParameterError(
                 .flushOutOfRange, "flush deadline must be between 0.1 ms and 10 s, got \(flushAfterNanoseconds) ns")
         }
+        // The decoder derived from these parameters must be one that can exist: its window spans
+        // twice a deepest-layer repair and its hold-back, (r + 1) · I_max packets.
+        let span = (r + 1) * (interleaves.max() ?? 1)
+        guard 2 * span <= DecoderParameters.maxWindowPackets else {
+            throw FECParameterError(
+                .windowOutOfRange,
+                "r = \(r) with a deepest interleave of \(interleaves.max() ?? 1) needs a decoder window of \(2 * span) packets, more than the largest (\(DecoderParameters.maxWindowPackets)): (r + 1) · deepest interleave must be at most \(DecoderParameters.maxWindowPackets / 2)")
+        }
         var warnings: [String] = []
         for layer in interleaves.indices.dropFirst() where (r - 1) * interleaves[layer - 1] >= interleaves[layer] {
             warnings.append(
@@ -88,6 +96,9 @@ public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
         }
         return warnings
     }
+
+    /// Bytes an encoder with these parameters allocates: one bin per interleave slot of every layer.
+    public var encoderMemoryBytes: Int { interleaves.reduce(0, +) * ((maxPacketSize + 63) & ~63) + 64 * interleaves.reduce(0, +) }
 
     /// A one-line summary such as `r=8 c=3 interleaves=1,10,100 flush=5ms`.
     public var description: String {

@@ -7,16 +7,21 @@
 /// once. Memory is fixed at creation: a window of `windowPackets` sequence numbers and a pool
 /// of `repairCapacity` waiting repairs.
 ///
+/// Which sender stream is decoded is decided by a `StreamLifecycle` (see there): no single
+/// datagram can make the decoder switch streams or jump far ahead. Switching streams costs O(1):
+/// every stream gets 64-bit sequence numbers of its own, so the old stream's slots and repairs are
+/// simply never matched again and are reused as the new stream reaches them.
+///
 /// Not thread-safe: owned by one thread. Allocates only in `init`.
 public final class LayeredDecoder {
     /// The limits this decoder was created with.
     public let parameters: DecoderParameters
     /// What has happened so far.
-    public private(set) var counters = DecoderCounters()
+    public internal(set) var counters = DecoderCounters()
 
-    private enum SlotState: UInt8 { case empty, missing, present }
+    enum SlotState: UInt8 { case empty, missing, present }
 
-    private struct Slot {
+    struct Slot {
         var sequence: UInt64 = 0
         // For a missing packet, when it was noticed missing; for a present one, when it came.
         var time: UInt64 = 0
@@ -24,7 +29,7 @@ public final class LayeredDecoder {
         var state: SlotState = .empty
     }
 
-    private struct PendingRepair {
+    struct PendingRepair {
         var first: UInt64 = 0
         var stride: UInt64 = 0
         var count: Int32 = 0
@@ -35,39 +40,50 @@ public final class LayeredDecoder {
         var inUse = false
     }
 
-    private static let layers = FECParameters.maxLayers
-    private static let noRepair: Int32 = -1
-    // 64-bit sequence numbers of a stream start here, so that packets sent before the first one
-    // seen still have a place below it.
-    private static let sequenceBase: UInt64 = 1 << 32
+    static let layers = FECParameters.maxLayers
+    static let noRepair: Int32 = -1
+    // 64-bit sequence numbers of the first stream start here, so that packets sent before the
+    // first one seen still have a place below it; each later stream starts 2³³ or more above.
+    static let sequenceBase: UInt64 = 1 << 32
 
-    private let window: UInt64
-    private let mask: UInt64
-    private let stride: Int
-    private let maxPacketSize: Int
-    private let slots: UnsafeMutablePointer<Slot>
-    private let slotBytes: UnsafeMutableRawPointer
+    let window: UInt64
+    let mask: UInt64
+    let stride: Int
+    let maxPacketSize: Int
+    let slots: UnsafeMutablePointer<Slot>
+    let slotBytes: UnsafeMutableRawPointer
     // waiters[slot * layers + layer]: the pending repair of that layer still missing this packet.
-    private let waiters: UnsafeMutablePointer<Int32>
-    private let repairCapacity: Int
-    private let repairs: UnsafeMutablePointer<PendingRepair>
-    private let repairBytes: UnsafeMutableRawPointer
-    private let freeRepairs: UnsafeMutablePointer<Int32>
-    private var freeRepairCount: Int
+    let waiters: UnsafeMutablePointer<Int32>
+    let repairCapacity: Int
+    let repairs: UnsafeMutablePointer<PendingRepair>
+    let repairBytes: UnsafeMutableRawPointer
+    let freeRepairs: UnsafeMutablePointer<Int32>
+    var freeRepairCount: Int
     // Repairs that have come down to one missing member, waiting to be turned into a packet.
-    private let work: UnsafeMutablePointer<Int32>
-    private var workCount = 0
+    let work: UnsafeMutablePointer<Int32>
+    var workCount = 0
 
-    private var hasStream = false
-    private var stream: UInt32 = 0
-    private var hasPreviousStream = false
-    private var previousStream: UInt32 = 0
-    private var streamStart: UInt64 = 0
+    // Which stream is followed, and the candidates and retired streams around it.
+    var lifecycle: StreamLifecycle
+    let held: HeldFrames
+    // Room to write a held frame's header back into bytes.
+    let scratchHeader: UnsafeMutableRawPointer
+    var everStarted = false
+    var streamStart: UInt64 = 0
     // Tracked sequence numbers are tail...head; below firstSeen the stream may have been decoded
-    // by an earlier incarnation of this gateway, so repairs reaching there are not used.
-    private var head: UInt64 = 0
-    private var tail: UInt64 = 1
-    private var firstSeen: UInt64 = 0
+    // by an earlier incarnation of this gateway, so repairs reaching there are not used; below
+    // deliverFrom (a stream resumed after being left) its packets were delivered already.
+    var head: UInt64 = 0
+    var tail: UInt64 = 1
+    var firstSeen: UInt64 = 0
+    var deliverFrom: UInt64 = 0
+    // Slots of the current stream marked missing and not yet given up or filled.
+    var missingCount: UInt64 = 0
+    // The sender's own word (its keepalive) on how far its stream has got, 0 when none.
+    var horizon: UInt64 = 0
+    // Frames far beyond the window, counted until enough agree with each other.
+    var jumpAnchor: UInt64 = 0
+    var jumpCount = 0
 
     /// Creates a decoder; `parameters` must have passed `validate()`.
     public init(parameters: DecoderParameters) {
@@ -91,6 +107,14 @@ public final class LayeredDecoder {
         }
         freeRepairCount = parameters.repairCapacity
         work = .allocate(capacity: parameters.repairCapacity)
+        let confirmation = parameters.streamConfirmation
+        lifecycle = StreamLifecycle(
+            confirmationFrames: confirmation.frames, silenceNanoseconds: confirmation.silenceNanoseconds,
+            window: parameters.windowPackets, candidateCapacity: StreamConfirmation.candidates)
+        held = HeldFrames(
+            candidates: StreamConfirmation.candidates, framesPerCandidate: confirmation.frames,
+            maxFrameSize: parameters.maxPacketSize + WireFormat.maxHeaderSize)
+        scratchHeader = .allocate(byteCount: 64, alignment: 16)
     }
 
     deinit {
@@ -103,23 +127,24 @@ public final class LayeredDecoder {
         repairBytes.deallocate()
         freeRepairs.deallocate()
         work.deallocate()
+        scratchHeader.deallocate()
     }
 
-    /// The stream being decoded, if any frame has come yet.
-    public var currentStream: UInt32? { hasStream ? stream : nil }
+    /// The stream being decoded, if one has been confirmed.
+    public var currentStream: StreamID? { lifecycle.current }
 
     /// The highest sequence number (64-bit, relative to this decoder) seen so far in the stream.
-    public var highestSequence: UInt64? { hasStream ? head : nil }
+    public var highestSequence: UInt64? { lifecycle.current == nil ? nil : head }
 
     /// Repairs now waiting for a second-to-last member.
     public var pendingRepairs: Int { repairCapacity - freeRepairCount }
 
     /// When `tick` would next give something up, or nil when nothing is tracked.
     public var nextDeadline: UInt64? {
-        guard hasStream, tail <= head else { return nil }
+        guard lifecycle.current != nil, tail <= head else { return nil }
         let slot = slots[Int(tail & mask)]
         let since = slot.sequence == tail && slot.state != .empty ? slot.time : streamStart
-        return since &+ parameters.holdNanoseconds
+        return since.saturatingAdd(parameters.holdNanoseconds)
     }
 
     // MARK: Frames in
@@ -130,41 +155,29 @@ public final class LayeredDecoder {
             switch try Frame.parse(datagram) {
             case .data(let header, let payload): receiveData(header, payload: payload, now: now, into: &sink)
             case .repair(let header, let payload): receiveRepair(header, payload: payload, now: now, into: &sink)
-            case .keepalive: counters.keepalives &+= 1
+            case .keepalive(let keepalive): receiveKeepalive(keepalive, now: now, into: &sink)
             }
         } catch {
             counters.malformed &+= 1
         }
     }
 
-    /// Handles a data frame: delivers its packet unless it is a duplicate or too late.
+    /// Handles a data frame: delivers its packet unless it is a duplicate, too late, or of a stream
+    /// not (yet) followed.
     public func receiveData<Sink: PacketSink>(
         _ header: DataFrameHeader, payload: UnsafeRawBufferPointer, now: UInt64, into sink: inout Sink
     ) {
-        guard payload.count >= 1, payload.count <= maxPacketSize, let source = payload.baseAddress else {
+        guard payload.count >= 1, payload.count <= maxPacketSize, payload.baseAddress != nil else {
             counters.malformed &+= 1
             return
         }
-        guard acceptStream(header.stream, sequence: header.sequence, now: now) else { return }
-        let sequence = extend(header.sequence)
-        guard sequence >= tail else {
-            counters.late &+= 1
-            return
+        let admitted = admit(header.stream, sequence: header.sequence, now: now, into: &sink) { candidate in
+            header.write(to: scratchHeader)
+            return held.hold(
+                candidate, header: UnsafeRawBufferPointer(start: scratchHeader, count: WireFormat.dataHeaderSize), payload: payload)
         }
-        if sequence > head { advance(to: sequence, now: now) }
-        let index = Int(sequence & mask)
-        let slot = slots.advanced(by: index)
-        if slot.pointee.sequence == sequence && slot.pointee.state == .present {
-            counters.duplicates &+= 1
-            return
-        }
-        if slot.pointee.sequence != sequence { clearWaiters(index) }
-        slotBytes.advanced(by: index &* stride).copyMemory(from: source, byteCount: payload.count)
-        slot.pointee = Slot(sequence: sequence, time: now, length: Int32(payload.count), state: .present)
-        counters.received &+= 1
-        sink.deliver(payload, sequence: sequence, recovery: nil)
-        feedWaiters(index)
-        drainWork(now: now, into: &sink)
+        guard admitted else { return }
+        decodeData(header.sequence, payload: payload, now: now, into: &sink)
     }
 
     /// Handles a repair frame: rebuilds its one missing member, or keeps it for later.
@@ -172,115 +185,49 @@ public final class LayeredDecoder {
         _ header: RepairFrameHeader, payload: UnsafeRawBufferPointer, now: UInt64, into sink: inout Sink
     ) {
         let count = Int(header.count)
-        let memberStride = UInt64(header.stride)
-        let layer = Int(header.layer)
-        guard count >= 1, memberStride >= 1, layer < Self.layers, payload.count >= 1,
-            payload.count <= maxPacketSize, UInt64(count - 1) &* memberStride < window,
-            let source = payload.baseAddress
+        guard count >= 1, header.stride >= 1, Int(header.layer) < Self.layers, payload.count >= 1,
+            payload.count <= maxPacketSize, UInt64(count - 1) &* UInt64(header.stride) < window,
+            payload.baseAddress != nil
         else {
             counters.malformed &+= 1
             return
         }
-        guard acceptStream(header.stream, sequence: header.firstSequence, now: now) else { return }
-        counters.repairsReceived &+= 1
-        let first = extend(header.firstSequence)
-        guard first >= tail, first >= firstSeen else {
-            counters.repairsLate &+= 1
-            return
+        let admitted = admit(header.stream, sequence: header.firstSequence, now: now, into: &sink) { candidate in
+            header.write(to: scratchHeader)
+            return held.hold(
+                candidate, header: UnsafeRawBufferPointer(start: scratchHeader, count: WireFormat.repairHeaderSize), payload: payload)
         }
-        let last = first &+ UInt64(count - 1) &* memberStride
-        if last > head { advance(to: last, now: now) }
+        guard admitted else { return }
+        decodeRepair(header, payload: payload, now: now, into: &sink)
+    }
 
-        var missing = 0
-        var lastMissing: UInt64 = 0
-        var member = first
-        for _ in 0..<count {
-            let memberIndex = Int(member & mask)
-            if slots[memberIndex].sequence != member {
-                // Never referenced before (below the first packet seen): it was sent, so it is missing.
-                clearWaiters(memberIndex)
-                slots[memberIndex] = Slot(sequence: member, time: now, length: 0, state: .missing)
-            }
-            let slot = slots[memberIndex]
-            if slot.state == .present {
-                guard Int(slot.length) <= payload.count else {
-                    counters.malformed &+= 1
-                    return
-                }
-            } else {
-                missing += 1
-                lastMissing = member
-                let holder = waiters[memberIndex &* Self.layers &+ layer]
-                if holder != Self.noRepair {
-                    // The same repair again (the network duplicated it), or one that overlaps it.
-                    counters.repairsDropped &+= 1
-                    return
-                }
-            }
-            member &+= memberStride
+    /// Handles the sender's keepalive: it confirms the stream the sender names (when it is fresh)
+    /// and says how far that stream has got, which lets a far jump ahead be taken at once.
+    public func receiveKeepalive<Sink: PacketSink>(_ keepalive: KeepaliveFrame, now: UInt64, into sink: inout Sink) {
+        counters.keepalives &+= 1
+        let verdict = lifecycle.keepalive(naming: keepalive.stream, stamp: keepalive.timestamp, now: now)
+        dropEvicted()
+        switch verdict {
+        case .current:
+            noteHorizon(keepalive.nextSequence)
+        case .announced:
+            break
+        case .confirm(let candidate):
+            switchStream(to: candidate, now: now, into: &sink)
+            noteHorizon(keepalive.nextSequence)
+        case .stale:
+            counters.staleKeepalives &+= 1
         }
-
-        if missing == 0 {
-            counters.repairsUnneeded &+= 1
-            return
-        }
-        if missing == 1 {
-            // Rebuild straight into the missing packet's slot: no pool entry needed.
-            let index = Int(lastMissing & mask)
-            let destination = slotBytes.advanced(by: index &* stride)
-            destination.copyMemory(from: source, byteCount: payload.count)
-            var length = header.lengthXor
-            member = first
-            for _ in 0..<count {
-                if member != lastMissing {
-                    let memberIndex = Int(member & mask)
-                    let memberLength = Int(slots[memberIndex].length)
-                    xorBytes(into: destination, from: slotBytes.advanced(by: memberIndex &* stride), count: memberLength)
-                    length ^= UInt16(truncatingIfNeeded: memberLength)
-                }
-                member &+= memberStride
-            }
-            guard length >= 1, Int(length) <= payload.count else {
-                counters.malformed &+= 1
-                return
-            }
-            deliverRebuilt(index: index, sequence: lastMissing, length: Int(length), now: now, into: &sink)
-            drainWork(now: now, into: &sink)
-            return
-        }
-
-        guard freeRepairCount > 0 else {
-            counters.repairsDropped &+= 1
-            return
-        }
-        freeRepairCount -= 1
-        let id = freeRepairs[freeRepairCount]
-        let pending = repairs.advanced(by: Int(id))
-        let buffer = repairBytes.advanced(by: Int(id) &* stride)
-        buffer.copyMemory(from: source, byteCount: payload.count)
-        var length = header.lengthXor
-        member = first
-        for _ in 0..<count {
-            let memberIndex = Int(member & mask)
-            if slots[memberIndex].state == .present {
-                let memberLength = Int(slots[memberIndex].length)
-                xorBytes(into: buffer, from: slotBytes.advanced(by: memberIndex &* stride), count: memberLength)
-                length ^= UInt16(truncatingIfNeeded: memberLength)
-            } else {
-                waiters[memberIndex &* Self.layers &+ layer] = id
-            }
-            member &+= memberStride
-        }
-        pending.pointee = PendingRepair(
-            first: first, stride: memberStride, count: Int32(count), layer: Int32(layer),
-            payloadLength: Int32(payload.count), missing: Int32(missing), lengthXor: length, inUse: true)
     }
 
     // MARK: Time
 
     /// Gives up packets missing for longer than the hold time and releases old ones.
     public func tick(now: UInt64) {
-        guard hasStream else { return }
+        lifecycle.expireCandidates(now: now) { candidate in
+            counters.unconfirmedStreamFrames &+= UInt64(held.release(candidate))
+        }
+        guard lifecycle.current != nil else { return }
         let hold = parameters.holdNanoseconds
         while tail <= head {
             let slot = slots[Int(tail & mask)]
@@ -293,194 +240,9 @@ public final class LayeredDecoder {
 
     /// Gives up every packet still missing, as at the end of a stream.
     public func finish() {
-        guard hasStream else { return }
-        while tail <= head {
-            retire(tail)
-            tail &+= 1
-        }
-    }
-
-    // MARK: Stream and window
-
-    private func acceptStream(_ candidate: UInt32, sequence: UInt32, now: UInt64) -> Bool {
-        if hasStream && candidate == stream { return true }
-        if hasPreviousStream && candidate == previousStream {
-            counters.staleStreamFrames &+= 1
-            return false
-        }
-        if hasStream {
-            finish()
-            counters.streamRestarts &+= 1
-            previousStream = stream
-            hasPreviousStream = true
-        }
-        startStream(candidate, sequence: sequence, now: now)
-        return true
-    }
-
-    private func startStream(_ newStream: UInt32, sequence: UInt32, now: UInt64) {
-        for index in 0..<Int(window) {
-            slots[index] = Slot()
-        }
-        waiters.update(repeating: Self.noRepair, count: Int(window) * Self.layers)
-        for id in 0..<repairCapacity {
-            repairs[id].inUse = false
-            freeRepairs[id] = Int32(repairCapacity - 1 - id)
-        }
-        freeRepairCount = repairCapacity
-        workCount = 0
-        hasStream = true
-        stream = newStream
-        streamStart = now
-        let position = Self.sequenceBase + UInt64(sequence)
-        // A stream that starts near sequence 0 is new: everything of it is wanted. One seen first
-        // far from 0 was joined midway (this side restarted) and is decoded from here on.
-        firstSeen = UInt64(sequence) < window ? Self.sequenceBase : position
-        head = position - 1
-        tail = head + 1 - window
-    }
-
-    // The 64-bit sequence number nearest to `head` whose low 32 bits are `sequence`.
-    private func extend(_ sequence: UInt32) -> UInt64 {
-        let delta = Int64(Int32(bitPattern: sequence &- UInt32(truncatingIfNeeded: head)))
-        return UInt64(Int64(bitPattern: head) &+ delta)
-    }
-
-    private func advance(to sequence: UInt64, now: UInt64) {
-        let newTail = sequence + 1 - window
-        if newTail > tail {
-            let retireEnd = min(newTail, head + 1)
-            while tail < retireEnd {
-                retire(tail)
-                tail &+= 1
-            }
-            if newTail > head + 1 {
-                // Sent, never seen, and already out of the window: lost outright.
-                counters.unrecoverable &+= newTail - (head + 1)
-            }
-            tail = newTail
-        }
-        var next = max(head + 1, tail)
-        while next <= sequence {
-            let index = Int(next & mask)
-            clearWaiters(index)
-            slots[index] = Slot(sequence: next, time: now, length: 0, state: .missing)
-            next &+= 1
-        }
-        head = sequence
-    }
-
-    private func retire(_ sequence: UInt64) {
-        let index = Int(sequence & mask)
-        guard slots[index].sequence == sequence else { return }
-        if slots[index].state == .missing {
-            counters.unrecoverable &+= 1
-            clearWaiters(index)
-        }
-        slots[index].state = .empty
-    }
-
-    // Waiting repairs that still miss this slot's packet can never complete: let them go.
-    private func clearWaiters(_ index: Int) {
-        for layer in 0..<Self.layers {
-            let id = waiters[index &* Self.layers &+ layer]
-            if id != Self.noRepair {
-                waiters[index &* Self.layers &+ layer] = Self.noRepair
-                releaseRepair(id)
-            }
-        }
-    }
-
-    // MARK: Peeling
-
-    private func feedWaiters(_ index: Int) {
-        let length = Int(slots[index].length)
-        let source = slotBytes.advanced(by: index &* stride)
-        for layer in 0..<Self.layers {
-            let slotWaiter = index &* Self.layers &+ layer
-            let id = waiters[slotWaiter]
-            guard id != Self.noRepair else { continue }
-            waiters[slotWaiter] = Self.noRepair
-            let pending = repairs.advanced(by: Int(id))
-            guard length <= Int(pending.pointee.payloadLength) else {
-                // A member longer than the repair that covers it: the repair was not honest.
-                counters.malformed &+= 1
-                releaseRepair(id)
-                continue
-            }
-            xorBytes(into: repairBytes.advanced(by: Int(id) &* stride), from: source, count: length)
-            pending.pointee.lengthXor ^= UInt16(truncatingIfNeeded: length)
-            pending.pointee.missing -= 1
-            if pending.pointee.missing == 1 {
-                work[workCount] = id
-                workCount += 1
-            } else if pending.pointee.missing <= 0 {
-                releaseRepair(id)
-            }
-        }
-    }
-
-    private func drainWork<Sink: PacketSink>(now: UInt64, into sink: inout Sink) {
-        while workCount > 0 {
-            workCount -= 1
-            let id = work[workCount]
-            let pending = repairs[Int(id)]
-            guard pending.inUse, pending.missing == 1 else { continue }
-            var member = pending.first
-            var target: UInt64? = nil
-            for _ in 0..<Int(pending.count) {
-                let index = Int(member & mask)
-                if slots[index].sequence == member, slots[index].state == .missing,
-                    waiters[index &* Self.layers &+ Int(pending.layer)] == id
-                {
-                    target = member
-                    break
-                }
-                member &+= pending.stride
-            }
-            let length = Int(pending.lengthXor)
-            guard let missingSequence = target, length >= 1, length <= Int(pending.payloadLength) else {
-                counters.malformed &+= 1
-                releaseRepair(id)
-                continue
-            }
-            let index = Int(missingSequence & mask)
-            slotBytes.advanced(by: index &* stride).copyMemory(
-                from: repairBytes.advanced(by: Int(id) &* stride), byteCount: length)
-            releaseRepair(id)
-            deliverRebuilt(index: index, sequence: missingSequence, length: length, now: now, into: &sink)
-        }
-    }
-
-    private func deliverRebuilt<Sink: PacketSink>(
-        index: Int, sequence: UInt64, length: Int, now: UInt64, into sink: inout Sink
-    ) {
-        let noticed = slots[index].time
-        slots[index].length = Int32(length)
-        slots[index].state = .present
-        slots[index].time = now
-        counters.rebuilt &+= 1
-        let recovery = Recovery(latencyPackets: head - sequence, latencyNanoseconds: now >= noticed ? now - noticed : 0)
-        sink.deliver(
-            UnsafeRawBufferPointer(start: slotBytes.advanced(by: index &* stride), count: length),
-            sequence: sequence, recovery: recovery)
-        feedWaiters(index)
-    }
-
-    private func releaseRepair(_ id: Int32) {
-        let pending = repairs.advanced(by: Int(id))
-        guard pending.pointee.inUse else { return }
-        var member = pending.pointee.first
-        let layer = Int(pending.pointee.layer)
-        for _ in 0..<Int(pending.pointee.count) {
-            let index = Int(member & mask)
-            if slots[index].sequence == member && waiters[index &* Self.layers &+ layer] == id {
-                waiters[index &* Self.layers &+ layer] = Self.noRepair
-            }
-            member &+= pending.pointee.stride
-        }
-        pending.pointee.inUse = false
-        freeRepairs[freeRepairCount] = id
-        freeRepairCount += 1
+        guard lifecycle.current != nil else { return }
+        counters.unrecoverable &+= missingCount
+        missingCount = 0
+        tail = head &+ 1
     }
 }

@@ -30,7 +30,7 @@ public final class LayeredEncoder {
     /// The code's parameters.
     public let parameters: FECParameters
     /// This encoder's stream identity (pick a random one at each start).
-    public let stream: UInt32
+    public let stream: StreamID
     /// What has been done so far.
     public private(set) var counters = EncoderCounters()
     /// The 64-bit sequence number the next data packet gets (its low 32 bits go on the wire).
@@ -67,7 +67,7 @@ public final class LayeredEncoder {
     /// Creates an encoder; `parameters` must have passed `validate()`.
     ///
     /// `initialSequence` is 0 for a new stream; tests pass values near 2³² to exercise wrap-around.
-    public init(parameters: FECParameters, stream: UInt32, initialSequence: UInt64 = 0) {
+    public init(parameters: FECParameters, stream: StreamID, initialSequence: UInt64 = 0) {
         self.parameters = parameters
         self.stream = stream
         self.nextSequence = initialSequence
@@ -136,7 +136,7 @@ public final class LayeredEncoder {
             if bin.pointee.count == 0 {
                 bin.pointee.firstSequence = sequence
                 bin.pointee.oldest = now
-                let deadline = now &+ layer.pointee.deadline
+                let deadline = now.saturatingAdd(layer.pointee.deadline)
                 if deadline < earliestDeadline { earliestDeadline = deadline }
             }
             xorBytes(into: binBytes.advanced(by: binIndex &* binStride), from: source, count: length)
@@ -162,7 +162,7 @@ public final class LayeredEncoder {
             for binIndex in layer.firstBin..<(layer.firstBin + layer.interleave) {
                 let bin = bins.advanced(by: binIndex)
                 guard bin.pointee.count > 0 else { continue }
-                let deadline = bin.pointee.oldest &+ layer.deadline
+                let deadline = bin.pointee.oldest.saturatingAdd(layer.deadline)
                 if deadline <= now {
                     emitRepair(binIndex: binIndex, layerIndex: layerIndex, into: &sink)
                 } else if deadline < earliest {

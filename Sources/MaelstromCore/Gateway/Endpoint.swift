@@ -11,18 +11,24 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
+    /// A port written as plain decimal digits (no sign, no leading zero), or nil.
+    static func port(_ text: Substring) -> UInt16? {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), text.count == 1 || !text.hasPrefix("0") else { return nil }
+        return UInt16(text)
+    }
+
     /// Parses `ADDRESS:PORT` (IPv4) or `[ADDRESS]:PORT` (IPv6); nil when malformed.
     public init?(_ text: some StringProtocol) {
         let text = Substring(text)
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":"),
                 let address = IPAddress(text[text.index(after: text.startIndex)..<close]), !address.isIPv4,
-                let port = UInt16(text[text.index(close, offsetBy: 2)...])
+                let port = Self.port(text[text.index(close, offsetBy: 2)...])
             else { return nil }
             self.init(address: address, port: port)
         } else {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, let address = IPAddress(parts[0]), let port = UInt16(parts[1]) else { return nil }
+            guard parts.count == 2, let address = IPAddress(parts[0]), let port = Self.port(parts[1]) else { return nil }
             self.init(address: address, port: port)
         }
     }

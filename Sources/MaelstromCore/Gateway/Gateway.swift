@@ -20,14 +20,17 @@ public final class Gateway {
     private var events: [GatewayEvent] = []
 
     /// Creates the gateway; `streams` holds one fresh random stream identity per peer.
-    public init(settings: GatewaySettings, streams: [UInt32], now: UInt64) {
+    public init(settings: GatewaySettings, streams: [StreamID], now: UInt64) {
         precondition(streams.count == settings.peers.count, "one stream identity per peer")
         self.settings = settings
         self.peerTable = PeerTable(peers: settings.peers)
+        // A peer stream silent for the peer timeout is gone: frames alone may then confirm another.
+        var decoderParameters = settings.decoder
+        decoderParameters.streamConfirmation.silenceNanoseconds = settings.peerTimeoutNanoseconds
         self.peers = settings.peers.indices.map { index in
             PeerState(
                 encoder: LayeredEncoder(parameters: settings.fec, stream: streams[index]),
-                decoder: LayeredDecoder(parameters: settings.decoder),
+                decoder: LayeredDecoder(parameters: decoderParameters),
                 nextKeepalive: now)
         }
         keepalive = .allocate(byteCount: WireFormat.keepaliveSize, alignment: 8)
@@ -59,6 +62,9 @@ public final class Gateway {
         if settings.clampMSS && MSSClamp.clamp(packet, ipv4MSS: ipv4MSS, ipv6MSS: ipv6MSS) {
             state.counters.mssClamped &+= 1
         }
+        // The receiver switches to a new stream on the word of a keepalive naming it: let the
+        // keepalive go first, so the stream's first packets are not held waiting for one.
+        if !state.announced { sendKeepalive(peer, state: state, now: now, into: &output) }
         withUnsafeMutablePointer(to: &output) { output in
             var sink = PeerFrameSink(output: output, peer: peer)
             state.encoder.encode(UnsafeRawBufferPointer(packet), now: now, into: &sink)
@@ -99,6 +105,7 @@ public final class Gateway {
                 if keepalive.echoedTimestamp != 0 && keepalive.echoedTimestamp <= now {
                     state.roundTripNanoseconds = now - keepalive.echoedTimestamp
                 }
+                state.decoder.receiveKeepalive(keepalive, now: now, into: &sink)
             }
         }
         if state.decoder.counters.streamRestarts != state.reportedRestarts {
@@ -131,7 +138,7 @@ public final class Gateway {
             deadline = min(deadline, state.nextKeepalive)
             if let flush = state.encoder.nextDeadline { deadline = min(deadline, flush) }
             if let expiry = state.decoder.nextDeadline { deadline = min(deadline, expiry) }
-            if state.up { deadline = min(deadline, state.lastHeard &+ settings.peerTimeoutNanoseconds &+ 1) }
+            if state.up { deadline = min(deadline, state.lastHeard.saturatingAdd(settings.peerTimeoutNanoseconds).saturatingAdd(1)) }
         }
         return deadline
     }
@@ -168,6 +175,11 @@ public final class Gateway {
         counters.duplicates = decoder.duplicates
         counters.late = decoder.late
         counters.streamRestarts = decoder.streamRestarts
+        counters.staleStreamFrames = decoder.staleStreamFrames
+        counters.unconfirmedStreamFrames = decoder.unconfirmedStreamFrames
+        counters.farJumpsRefused = decoder.farJumpsRefused
+        counters.staleKeepalives = decoder.staleKeepalives
+        counters.repairsDropped = decoder.repairsDropped
         counters.malformed = state.counters.malformed &+ decoder.malformed
         return counters
     }
@@ -179,7 +191,7 @@ public final class Gateway {
     public func roundTripNanoseconds(peer: Int) -> UInt64? { peers[peer].roundTripNanoseconds }
 
     /// The stream identity of this gateway's encoder for peer `peer`.
-    public func stream(peer: Int) -> UInt32 { peers[peer].encoder.stream }
+    public func stream(peer: Int) -> StreamID { peers[peer].encoder.stream }
 
     private func heard<Output: GatewayOutput>(_ peer: Int, state: PeerState, now: UInt64, into output: inout Output) {
         state.lastHeard = now
@@ -195,7 +207,7 @@ public final class Gateway {
         KeepaliveFrame(
             stream: state.encoder.stream,
             nextSequence: UInt32(truncatingIfNeeded: state.encoder.nextSequence),
-            decodingStream: state.decoder.currentStream ?? 0,
+            decodingStream: state.decoder.currentStream ?? StreamID(0),
             timestamp: max(now, 1),
             echoedTimestamp: echo
         ).write(to: keepalive)
@@ -203,6 +215,7 @@ public final class Gateway {
             header: UnsafeRawBufferPointer(start: keepalive, count: WireFormat.keepaliveSize),
             payload: UnsafeRawBufferPointer(start: nil, count: 0), toPeer: peer)
         state.counters.keepalivesSent &+= 1
-        state.nextKeepalive = now &+ settings.keepaliveIntervalNanoseconds
+        state.announced = true
+        state.nextKeepalive = now.saturatingAdd(settings.keepaliveIntervalNanoseconds)
     }
 }

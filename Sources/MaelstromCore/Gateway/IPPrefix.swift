@@ -16,7 +16,10 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     /// Parses `ADDRESS/LENGTH`; nil for bad text or host bits set (`10.2.0.1/24`).
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let address = IPAddress(parts[0]), let length = Int(parts[1]) else { return nil }
+        guard parts.count == 2, let address = IPAddress(parts[0]), !parts[1].isEmpty,
+            parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), parts[1].count == 1 || !parts[1].hasPrefix("0"),
+            let length = Int(parts[1])
+        else { return nil }
         self.init(address: address, length: length)
     }
 

@@ -73,6 +73,16 @@ public struct PeerCounters: Sendable, Equatable {
     public var late: UInt64 = 0
     /// Times the peer's stream restarted (the peer gateway restarted).
     public var streamRestarts: UInt64 = 0
+    /// Frames of a stream of the peer's that this gateway has left (a restarted peer's stragglers).
+    public var staleStreamFrames: UInt64 = 0
+    /// Frames of a new stream that nothing confirmed and that could not be held: dropped.
+    public var unconfirmedStreamFrames: UInt64 = 0
+    /// Frames far beyond the decoder window that nothing vouched for: dropped.
+    public var farJumpsRefused: UInt64 = 0
+    /// Keepalives naming another stream than the current one, older than its own: ignored.
+    public var staleKeepalives: UInt64 = 0
+    /// Repairs that could not be kept waiting: no room in the pool, or overlapping one kept.
+    public var repairsDropped: UInt64 = 0
     /// TCP SYNs whose MSS was lowered on the way to this peer.
     public var mssClamped: UInt64 = 0
     /// Recovery latency of rebuilt packets.

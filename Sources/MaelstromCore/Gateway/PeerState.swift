@@ -11,6 +11,8 @@ final class PeerState {
     var peerTimestampReceivedAt: UInt64 = 0
     var roundTripNanoseconds: UInt64? = nil
     var reportedRestarts: UInt64 = 0
+    // Whether a keepalive naming this encoder's stream has gone out yet.
+    var announced = false
 
     init(encoder: LayeredEncoder, decoder: LayeredDecoder, nextKeepalive: UInt64) {
         self.encoder = encoder

@@ -83,7 +83,7 @@ public struct SimulationReport: Sendable, Equatable, Codable {
 /// flushed, as it would on a live link, and then past the decoder's hold time.
 public func runSimulation(_ config: SimulationConfig) -> SimulationReport {
     var random = SplitMix64(seed: config.seed ^ 0x5EED_5EED)
-    let encoder = LayeredEncoder(parameters: config.parameters, stream: UInt32(truncatingIfNeeded: random.next()))
+    let encoder = LayeredEncoder(parameters: config.parameters, stream: StreamID(UInt32(truncatingIfNeeded: random.next()) | 1))
     let decoder = LayeredDecoder(parameters: DecoderParameters(for: config.parameters))
     let interval = 1e9 / config.packetsPerSecond
     var link = SimulatedLink(

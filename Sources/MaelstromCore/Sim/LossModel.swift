@@ -22,8 +22,8 @@ public enum LossModel: Sendable, Equatable, CustomStringConvertible {
         let arguments = parts.count > 1 ? parts[1] : ""
         func numbers(_ expected: Int) throws -> [Double] {
             let values = arguments.split(separator: ",").map { Double(String($0.filter { $0 != " " })) }
-            guard values.count == expected, values.allSatisfy({ $0 != nil }) else {
-                throw LossModelError("loss model '\(text)': '\(kind)' takes \(expected) number\(expected == 1 ? "" : "s") after ':'")
+            guard values.count == expected, values.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+                throw LossModelError("loss model '\(text)': '\(kind)' takes \(expected) finite number\(expected == 1 ? "" : "s") after ':'")
             }
             return values.map { $0! }
         }
@@ -44,10 +44,10 @@ public enum LossModel: Sendable, Equatable, CustomStringConvertible {
             return .gilbert(p: try probability(values[0], "P"), r: try probability(values[1], "R"))
         case "burst":
             let values = try numbers(2)
-            guard values[0] >= 0, values[1] >= 1, values[0] <= values[1], values[0] == values[0].rounded(),
-                values[1] == values[1].rounded()
+            guard values[0] >= 0, values[1] >= 1, values[0] <= values[1], values[1] <= Double(Self.maxBurstPeriod),
+                values[0] == values[0].rounded(), values[1] == values[1].rounded()
             else {
-                throw LossModelError("loss model '\(text)': burst needs whole numbers 0 ≤ LEN ≤ EVERY, EVERY ≥ 1")
+                throw LossModelError("loss model '\(text)': burst needs whole numbers 0 ≤ LEN ≤ EVERY, 1 ≤ EVERY ≤ \(Self.maxBurstPeriod)")
             }
             return .burst(length: Int(values[0]), every: Int(values[1]))
         case "trace":
@@ -58,19 +58,24 @@ public enum LossModel: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Reads a trace: `0` (kept) or `1` (lost) per packet, separated by white space or commas.
+    /// The longest burst period `burst:LEN,EVERY` takes.
+    public static let maxBurstPeriod = 1_000_000_000
+
+    /// Reads a trace: `0` (kept) or `1` (lost) per packet, separated by white space or commas;
+    /// lines may end in LF or CRLF.
     public static func parseTrace(_ text: String, source: String) throws -> LossModel {
         var pattern: [Bool] = []
         var line = 1
-        for character in text {
-            switch character {
+        // Unicode scalars, not Characters: "\r\n" is one Character in Swift.
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "0": pattern.append(false)
             case "1": pattern.append(true)
             case "\n":
                 line += 1
             case " ", "\t", "\r", ",": continue
             default:
-                throw LossModelError("trace \(source), line \(line): unexpected character '\(character)' (only 0 and 1)")
+                throw LossModelError("trace \(source), line \(line): unexpected character '\(Character(scalar))' (only 0 and 1)")
             }
         }
         guard !pattern.isEmpty else { throw LossModelError("trace \(source): no 0 or 1 entries") }

@@ -46,12 +46,12 @@ public enum WireFormat {
 /// The fixed fields of a data frame.
 public struct DataFrameHeader: Sendable, Equatable {
     /// The sending encoder's stream identity, new at each start.
-    public var stream: UInt32
+    public var stream: StreamID
     /// The packet's sequence number in its stream, modulo 2³².
     public var sequence: UInt32
 
     /// Creates a header.
-    public init(stream: UInt32, sequence: UInt32) {
+    public init(stream: StreamID, sequence: UInt32) {
         self.stream = stream
         self.sequence = sequence
     }
@@ -61,7 +61,7 @@ public struct DataFrameHeader: Sendable, Equatable {
     public func write(to destination: UnsafeMutableRawPointer) {
         destination.storeBytes(of: WireFormat.version, toByteOffset: 0, as: UInt8.self)
         destination.storeBytes(of: FrameType.data.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBigEndian(stream, at: 4)
+        destination.storeBigEndian(stream.rawValue, at: 4)
         destination.storeBigEndian(sequence, at: 8)
         WireFormat.sealHeader(destination, count: WireFormat.dataHeaderSize)
     }
@@ -72,7 +72,7 @@ public struct DataFrameHeader: Sendable, Equatable {
 /// The members are `firstSequence + k · stride` for `k` in `0..<count`: a description, not a list.
 public struct RepairFrameHeader: Sendable, Equatable {
     /// The stream whose packets this repair covers.
-    public var stream: UInt32
+    public var stream: StreamID
     /// Sequence number of the first member, modulo 2³².
     public var firstSequence: UInt32
     /// Distance between consecutive members (the layer's interleave).
@@ -85,7 +85,7 @@ public struct RepairFrameHeader: Sendable, Equatable {
     public var lengthXor: UInt16
 
     /// Creates a header.
-    public init(stream: UInt32, firstSequence: UInt32, stride: UInt16, layer: UInt8, count: UInt8, lengthXor: UInt16) {
+    public init(stream: StreamID, firstSequence: UInt32, stride: UInt16, layer: UInt8, count: UInt8, lengthXor: UInt16) {
         self.stream = stream
         self.firstSequence = firstSequence
         self.stride = stride
@@ -99,7 +99,7 @@ public struct RepairFrameHeader: Sendable, Equatable {
     public func write(to destination: UnsafeMutableRawPointer) {
         destination.storeBytes(of: WireFormat.version, toByteOffset: 0, as: UInt8.self)
         destination.storeBytes(of: FrameType.repair.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBigEndian(stream, at: 4)
+        destination.storeBigEndian(stream.rawValue, at: 4)
         destination.storeBigEndian(firstSequence, at: 8)
         destination.storeBigEndian(stride, at: 12)
         destination.storeBytes(of: layer, toByteOffset: 14, as: UInt8.self)
@@ -112,18 +112,18 @@ public struct RepairFrameHeader: Sendable, Equatable {
 /// A keepalive: who is sending, how far its stream has got, and what it is decoding.
 public struct KeepaliveFrame: Sendable, Equatable {
     /// The sender's current encoder stream.
-    public var stream: UInt32
+    public var stream: StreamID
     /// The next data sequence number the sender will use, modulo 2³².
     public var nextSequence: UInt32
-    /// The stream the sender is currently decoding from the receiver (0 when none).
-    public var decodingStream: UInt32
+    /// The stream the sender is currently decoding from the receiver (raw value 0 when none).
+    public var decodingStream: StreamID
     /// The sender's clock when it sent this frame (opaque to the receiver, echoed back).
     public var timestamp: UInt64
     /// The last `timestamp` the sender received from the receiver, for round-trip measurement.
     public var echoedTimestamp: UInt64
 
     /// Creates a keepalive.
-    public init(stream: UInt32, nextSequence: UInt32, decodingStream: UInt32, timestamp: UInt64, echoedTimestamp: UInt64) {
+    public init(stream: StreamID, nextSequence: UInt32, decodingStream: StreamID, timestamp: UInt64, echoedTimestamp: UInt64) {
         self.stream = stream
         self.nextSequence = nextSequence
         self.decodingStream = decodingStream
@@ -136,9 +136,9 @@ public struct KeepaliveFrame: Sendable, Equatable {
     public func write(to destination: UnsafeMutableRawPointer) {
         destination.storeBytes(of: WireFormat.version, toByteOffset: 0, as: UInt8.self)
         destination.storeBytes(of: FrameType.keepalive.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBigEndian(stream, at: 4)
+        destination.storeBigEndian(stream.rawValue, at: 4)
         destination.storeBigEndian(nextSequence, at: 8)
-        destination.storeBigEndian(decodingStream, at: 12)
+        destination.storeBigEndian(decodingStream.rawValue, at: 12)
         destination.storeBigEndian(timestamp, at: 16)
         destination.storeBigEndian(echoedTimestamp, at: 24)
         WireFormat.sealHeader(destination, count: WireFormat.keepaliveSize)
@@ -173,7 +173,7 @@ public enum Frame {
         guard base.loadBigEndianUInt16(at: 2) == WireFormat.headerChecksum(base, count: headerSize) else {
             throw WireError(.badChecksum)
         }
-        let stream = base.loadBigEndianUInt32(at: 4)
+        let stream = StreamID(base.loadBigEndianUInt32(at: 4))
         let payload = UnsafeRawBufferPointer(rebasing: datagram[headerSize...])
         switch type {
         case FrameType.data.rawValue:
@@ -197,7 +197,7 @@ public enum Frame {
                 KeepaliveFrame(
                     stream: stream,
                     nextSequence: base.loadBigEndianUInt32(at: 8),
-                    decodingStream: base.loadBigEndianUInt32(at: 12),
+                    decodingStream: StreamID(base.loadBigEndianUInt32(at: 12)),
                     timestamp: base.loadBigEndianUInt64(at: 16),
                     echoedTimestamp: base.loadBigEndianUInt64(at: 24)))
         }

@@ -75,6 +75,26 @@ enum MetricCatalog {
             help: "Times the peer's frame stream restarted (the peer gateway restarted).",
             value: { $0.streamRestarts }),
         CounterMetric(
+            name: "maelstrom_stale_stream_frames_total",
+            help: "Frames of a stream the peer has left (stragglers of a restarted peer), dropped.",
+            value: { $0.staleStreamFrames }),
+        CounterMetric(
+            name: "maelstrom_unconfirmed_stream_frames_total",
+            help: "Frames of a new peer stream that neither the peer's keepalive nor enough frames confirmed, dropped.",
+            value: { $0.unconfirmedStreamFrames }),
+        CounterMetric(
+            name: "maelstrom_far_jumps_refused_total",
+            help: "Frames far beyond the decoder window that nothing vouched for, dropped.",
+            value: { $0.farJumpsRefused }),
+        CounterMetric(
+            name: "maelstrom_stale_keepalives_total",
+            help: "Keepalives naming another stream than the one decoded and older than its own, ignored.",
+            value: { $0.staleKeepalives }),
+        CounterMetric(
+            name: "maelstrom_repairs_dropped_total",
+            help: "Repair frames that could not wait for their missing members (pool full, or a copy waiting), dropped.",
+            value: { $0.repairsDropped }),
+        CounterMetric(
             name: "maelstrom_keepalives_sent_total",
             help: "Keepalives sent to the peer.",
             value: { $0.keepalivesSent }),
