@@ -4,6 +4,14 @@ import PackageDescription
 // Dependencies point one way: maelstromd → MaelstromTun → (CTun, MaelstromCore).
 // MaelstromCore makes no syscalls and reads no clock, so the same protocol code runs in
 // unit tests, in `maelstromd simulate` and in the daemon.
+// The packet path's modules are built with cross-module optimization, so the generic gateway and
+// lane loop are specialised for the daemon's concrete seams instead of looking up generic
+// metadata on every call, and without dynamic exclusivity checks in release builds (debug builds,
+// which the tests run, keep them): both measured in docs/GATEWAY.md.
+let packetPath: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "Maelstrom",
     platforms: [.macOS(.v15)],
@@ -22,7 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        .target(name: "MaelstromCore"),
+        .target(name: "MaelstromCore", swiftSettings: packetPath),
         // The YAML config file → validated settings, with file, line and key in every error.
         .target(
             name: "MaelstromConfig",
@@ -34,7 +42,8 @@ let package = Package(
         ),
         .target(
             name: "MaelstromTun",
-            dependencies: ["CTun", "MaelstromCore"]
+            dependencies: ["CTun", "MaelstromCore"],
+            swiftSettings: packetPath
         ),
         .executableTarget(
             name: "maelstromd",
@@ -64,7 +73,7 @@ let package = Package(
         // In-memory fakes and packet builders shared by the test targets.
         .target(
             name: "MaelstromTestKit",
-            dependencies: ["MaelstromCore"]
+            dependencies: ["MaelstromCore", "MaelstromTun"]
         ),
         // Counts heap allocations made by the calling thread; the zero-allocation checks use it.
         .target(
@@ -79,6 +88,11 @@ let package = Package(
                 "CAllocationCounter",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        // The data-plane loop over in-memory seams: slots, flushing, drops, fairness; no root needed.
+        .testTarget(
+            name: "DataPlaneTests",
+            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromTestKit", "CAllocationCounter"]
         ),
         .testTarget(
             name: "MaelstromConfigTests",

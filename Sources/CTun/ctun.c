@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
@@ -31,12 +32,23 @@ static int copy_ifname(char dst[IFNAMSIZ], const char *name) {
     return 0;
 }
 
+_Static_assert(CTUN_TUN_F_CSUM == TUN_F_CSUM && CTUN_TUN_F_TSO4 == TUN_F_TSO4 && CTUN_TUN_F_TSO6 == TUN_F_TSO6,
+               "TUN_F bits");
+
 int ctun_open(const char *name, int multi_queue, char *actual_name_out) {
+    return ctun_open_vnet(name, multi_queue, 0, actual_name_out);
+}
+
+int ctun_set_offload(int fd, unsigned flags) {
+    return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0;
+}
+
+int ctun_open_vnet(const char *name, int multi_queue, int vnet_hdr, char *actual_name_out) {
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     int rc = copy_ifname(ifr.ifr_name, name);
     if (rc < 0) return rc;
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0) | (vnet_hdr ? IFF_VNET_HDR : 0);
 
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -284,5 +296,39 @@ int ctun_set_thread_name(const char *name) {
     strncpy(buf, name, sizeof buf - 1);
     buf[sizeof buf - 1] = '\0';
     int err = pthread_setname_np(pthread_self(), buf);
+    return err == 0 ? 0 : -err;
+}
+
+int ctun_set_reuseport(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ? -errno : 0;
+}
+
+int ctun_attach_lane_steering(int fd, unsigned lane_offset, unsigned lanes) {
+    if (lanes == 0) return -EINVAL;
+    /* A = payload[lane_offset]; A = A % lanes; return A. A datagram too short to hold the byte
+     * makes the load fail, which returns 0: such datagrams go to the first lane. */
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, lane_offset),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, lanes),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog program = {.len = sizeof code / sizeof code[0], .filter = code};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) < 0 ? -errno : 0;
+}
+
+int ctun_available_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    int count = CPU_COUNT(&set);
+    return count > 0 ? count : 1;
+}
+
+int ctun_pin_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     return err == 0 ? 0 : -err;
 }

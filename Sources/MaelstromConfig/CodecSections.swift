@@ -104,18 +104,27 @@ enum LimitsSection {
     static let keys = ["memory"]
     static let defaultMemory: UInt64 = 1 << 30
 
+    /// Bytes of codec state for one peer: an encoder per local lane, and a decoder per lane of the
+    /// peer's (each of its lanes is steered to exactly one of ours).
+    static func bytesPerPeer(lanes: Int, peerLanes: Int, fec: FECParameters, decoder: DecoderParameters) -> Int {
+        fec.encoderMemoryBytes.multipliedReportingOverflow(by: lanes).partialValue
+            &+ decoder.memoryBytes.multipliedReportingOverflow(by: peerLanes).partialValue
+    }
+
     static func read(
-        _ section: ConfigMapping, peers: Int, fec: FECParameters, decoder: DecoderParameters, blame: Location
+        _ section: ConfigMapping, peerLanes: [Int], lanes: Int, fec: FECParameters, decoder: DecoderParameters, blame: Location
     ) throws(ConfigError) -> UInt64 {
         let node = section.optional("memory")
         let limit = try node?.byteSize(in: Ranges.memory) ?? defaultMemory
-        let perPeer = fec.encoderMemoryBytes + decoder.memoryBytes
-        let total = perPeer.multipliedReportingOverflow(by: peers)
-        guard !total.overflow, UInt64(total.partialValue) <= limit else {
-            let need = total.overflow ? "more than can be counted" : ByteSizeText.approximate(total.partialValue)
+        var total: UInt64 = 0
+        for peer in peerLanes {
+            total = total.saturatingAdd(UInt64(bytesPerPeer(lanes: lanes, peerLanes: peer, fec: fec, decoder: decoder)))
+        }
+        guard total <= limit else {
+            let peers = peerLanes.count
             throw blame.error(
                 .badValue,
-                "the codec needs \(need) for \(peers) peer\(peers == 1 ? "" : "s") (encoder \(ByteSizeText.approximate(fec.encoderMemoryBytes)) and decoder \(ByteSizeText.approximate(decoder.memoryBytes)) each), more than limits.memory \(ByteSizeText.format(limit)); lower decoder.window, the deepest fec interleave or tun.mtu, or raise limits.memory")
+                "the codec needs up to \(ByteSizeText.approximate(Int(clamping: total))) for \(peers) peer\(peers == 1 ? "" : "s") and \(lanes) lane\(lanes == 1 ? "" : "s") (an encoder of \(ByteSizeText.approximate(fec.encoderMemoryBytes)) per lane and peer, a decoder of \(ByteSizeText.approximate(decoder.memoryBytes)) per lane of each peer: \(peerLanes.map(String.init).joined(separator: ", "))), more than limits.memory \(ByteSizeText.format(limit)); lower decoder.window, the deepest fec interleave, tun.mtu or the peers' lanes, or raise limits.memory")
         }
         return limit
     }

@@ -12,13 +12,16 @@ extension GatewayConfig {
         lines.append(tunAddress.map { "  address: \($0)" } ?? "  # address: not set; the TUN is left unaddressed")
         lines.append("  manage-routes: \(manageRoutes)")
         lines.append("  clamp-mss: \(clampMSS)")
+        lines.append("  offload: \(tunOffload)")
         lines.append("listen: \(Self.scalar(listen))")
         lines.append("wan-mtu: \(wanMTU)")
+        lines.append("lanes: \(lanes)")
         lines.append("peers:")
         for peer in peers {
             lines.append("  - name: \(Self.scalar(peer.name))")
             lines.append("    endpoint: \(Self.scalar(peer.endpoint))")
             lines.append("    subnets: [\(peer.subnets.map(\.description).joined(separator: ", "))]")
+            lines.append("    lanes: \(peer.lanes)")
         }
         lines.append("fec:")
         lines.append("  r: \(fec.r)")

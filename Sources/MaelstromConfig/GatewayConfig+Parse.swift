@@ -1,10 +1,12 @@
+import Foundation
+import Yams
 import MaelstromCore
 
 extension GatewayConfig {
     /// The keys each mapping accepts; any other key is refused, since a typo must not silently become a default.
     enum Keys {
-        static let top = ["tun", "listen", "wan-mtu", "peers", "fec", "keepalive", "decoder", "limits", "metrics", "log"]
-        static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss"]
+        static let top = ["tun", "listen", "wan-mtu", "lanes", "peers", "fec", "keepalive", "decoder", "limits", "metrics", "log"]
+        static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss", "offload"]
         static let keepalive = ["interval", "peer-timeout"]
         static let metrics = ["listen"]
         static let log = ["level"]
@@ -29,6 +31,7 @@ extension GatewayConfig {
         let tunAddress = try tun.optional("address")?.interfaceAddress()
         let manageRoutes = try tun.optional("manage-routes")?.bool() ?? true
         let clampMSS = try tun.optional("clamp-mss")?.bool() ?? true
+        let tunOffload = try tun.optional("offload")?.bool() ?? true
 
         let listen = try top.required("listen").endpoint()
         // 576 is the datagram size every IPv4 host must accept; below it no tunnel is usable.
@@ -41,11 +44,13 @@ extension GatewayConfig {
 
         let fec = try FECSection.read(
             top.section("fec", keys: FECSection.keys), maxPacketSize: tunMTU, sizeLocation: tunMTUNode.location, warnings: &warnings)
+        let lanes = try laneCount(top.optional("lanes"))
         let decoderSection = try top.section("decoder", keys: DecoderSection.keys)
         let decoder = try DecoderSection.read(decoderSection, fec: fec, warnings: &warnings)
         let fecSection = try top.section("fec", keys: FECSection.keys)
         let memoryLimit = try LimitsSection.read(
-            top.section("limits", keys: LimitsSection.keys), peers: peers.count, fec: fec, decoder: decoder,
+            top.section("limits", keys: LimitsSection.keys), peerLanes: peers.map(\.config.lanes),
+            lanes: lanes.resolved(cores: ProcessInfo.processInfo.activeProcessorCount), fec: fec, decoder: decoder,
             blame: decoderSection.optional("window")?.location ?? fecSection.location(of: "interleaves"))
         let (keepaliveInterval, peerTimeout) = try keepalive(top.section("keepalive", keys: Keys.keepalive))
         let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()
@@ -57,8 +62,10 @@ extension GatewayConfig {
 
         let config = GatewayConfig(
             tunName: tunName, tunMTU: tunMTU, tunAddress: tunAddress, manageRoutes: manageRoutes, clampMSS: clampMSS,
+            tunOffload: tunOffload,
             listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
-            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, memoryLimit: memoryLimit, metricsListen: metricsListen,
+            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, lanes: lanes, memoryLimit: memoryLimit,
+            metricsListen: metricsListen,
             logLevel: logLevel)
         return (config, warnings)
     }
@@ -85,6 +92,15 @@ extension GatewayConfig {
                 "peer-timeout \(DurationText.format(timeout)) must exceed interval \(DurationText.format(interval)), or every late keepalive would count as an outage")
         }
         return (interval, timeout)
+    }
+
+    private static func laneCount(_ node: ConfigNode?) throws(ConfigError) -> LaneCount {
+        guard let node else { return .auto }
+        if case .scalar(let scalar) = node.node, scalar.string == "auto" { return .auto }
+        guard case .scalar = node.node, node.node.tag.rawValue == Tag.Name.int.rawValue else {
+            throw node.error(.badValue, "lanes must be auto or a whole number from 1 to \(LaneID.maxLanes)")
+        }
+        return .fixed(try node.int(in: 1...LaneID.maxLanes))
     }
 
     private static func level(_ node: ConfigNode?) throws(ConfigError) -> LogLevel? {

@@ -13,6 +13,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public let manageRoutes: Bool
     /// Whether to clamp the MSS of forwarded TCP SYNs to `clampedMSS`.
     public let clampMSS: Bool
+    /// Whether to ask the kernel for TUN offloads (virtio-net header, TSO, USO, coalesced writes).
+    public let tunOffload: Bool
     /// The local UDP endpoint to bind.
     public let listen: Endpoint
     /// MTU of the WAN path the UDP datagrams cross.
@@ -27,6 +29,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public let keepaliveInterval: UInt64
     /// Silence after which a peer counts as down, in nanoseconds; longer than `keepaliveInterval`.
     public let peerTimeout: UInt64
+    /// How many lanes (packet threads, each with its TUN queue and UDP socket) to run.
+    public let lanes: LaneCount
     /// Memory the codec state of all peers may take, in bytes (`limits.memory`); checked at load.
     public let memoryLimit: UInt64
     /// Where to serve Prometheus metrics at `/metrics`; nil serves none.
@@ -37,4 +41,28 @@ public struct GatewayConfig: Sendable, Equatable {
     /// The MSS to clamp TCP SYNs to, so that segments fill but never exceed the TUN MTU:
     /// MTU minus 40 (IPv4 + TCP headers) and minus 60 (IPv6 + TCP headers).
     public var clampedMSS: (ipv4: Int, ipv6: Int) { (tunMTU - 40, tunMTU - 60) }
+}
+
+/// The `lanes` setting: a number, or one lane per available core.
+public enum LaneCount: Sendable, Equatable, CustomStringConvertible {
+    /// One lane per core this process may run on (at most `LaneID.maxLanes`).
+    case auto
+    /// Exactly this many lanes.
+    case fixed(Int)
+
+    /// The lane count on a machine with `cores` usable cores.
+    public func resolved(cores: Int) -> Int {
+        switch self {
+        case .auto: min(max(1, cores), LaneID.maxLanes)
+        case .fixed(let count): count
+        }
+    }
+
+    /// `auto` or the number, as the file writes it.
+    public var description: String {
+        switch self {
+        case .auto: "auto"
+        case .fixed(let count): "\(count)"
+        }
+    }
 }

@@ -8,12 +8,12 @@ enum MTURule {
 
     static func check(tunMTU: Int, at location: Location, wanMTU: Int, listen: Endpoint, innerIPv6: Bool) throws(ConfigError) {
         let ipHeader = listen.address.isIPv4 ? 20 : 40
-        let header = WireFormat.repairHeaderSize
+        let header = WireFormat.maxHeaderSize
         let largest = wanMTU - header - 8 - ipHeader
         guard tunMTU <= largest else {
             throw location.error(
                 .mtu,
-                "\(tunMTU) does not fit wan-mtu \(wanMTU): \(tunMTU) + \(header) (repair header) + 8 (UDP) + \(ipHeader) (\(listen.address.isIPv4 ? "IPv4" : "IPv6")) = \(tunMTU + header + 8 + ipHeader); the largest tun.mtu that fits is \(largest)")
+                "\(tunMTU) does not fit wan-mtu \(wanMTU): \(tunMTU) + \(header) (repair frame headers) + 8 (UDP) + \(ipHeader) (\(listen.address.isIPv4 ? "IPv4" : "IPv6")) = \(tunMTU + header + 8 + ipHeader); the largest tun.mtu that fits is \(largest)")
         }
         guard !innerIPv6 || tunMTU >= ipv6Minimum else {
             throw location.error(.mtu, "\(tunMTU) is below \(ipv6Minimum), the minimum MTU of a link that carries IPv6")

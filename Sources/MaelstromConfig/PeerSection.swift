@@ -7,7 +7,7 @@ struct PeerEntry {
     let endpoint: Location
     let subnets: [Location]
 
-    static let keys = ["name", "endpoint", "subnets"]
+    static let keys = ["name", "endpoint", "subnets", "lanes"]
 
     init(_ node: ConfigNode) throws(ConfigError) {
         let mapping = try node.mapping(keys: Self.keys)
@@ -29,7 +29,8 @@ struct PeerEntry {
         guard !subnetNodes.isEmpty else { throw mapping.location(of: "subnets").error(.badValue, "a peer needs at least one subnet") }
         var subnets: [IPPrefix] = []
         for subnetNode in subnetNodes { subnets.append(try subnetNode.prefix()) }
-        config = PeerConfig(name: name, endpoint: endpoint, subnets: subnets)
+        let lanes = try mapping.optional("lanes")?.int(in: 1...LaneID.maxLanes) ?? LaneID.maxLanes
+        config = PeerConfig(name: name, endpoint: endpoint, subnets: subnets, lanes: lanes)
         self.name = nameNode.location
         self.endpoint = endpointNode.location
         self.subnets = subnetNodes.map(\.location)

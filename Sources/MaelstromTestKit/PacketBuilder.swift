@@ -38,6 +38,74 @@ public enum PacketBuilder {
         return [0x60, 0, 0, 0] + be16(UInt16(udp.count)) + [17, 64] + addressBytes(source) + addressBytes(destination) + udp
     }
 
+    /// A TCP segment over IPv4 or IPv6 (by the addresses' family) with valid checksums.
+    public static func tcp(
+        from source: String, to destination: String, sourcePort: UInt16 = 40001, destinationPort: UInt16 = 5201,
+        sequence: UInt32, acknowledgment: UInt32 = 77, flags: UInt8 = 0x10, options: [UInt8] = [], payload: [UInt8],
+        id: UInt16 = 0x1234, ttl: UInt8 = 64, tos: UInt8 = 0, dontFragment: Bool = true
+    ) -> [UInt8] {
+        precondition(options.count % 4 == 0 && options.count <= 40, "TCP options come in words")
+        var tcp = be16(sourcePort) + be16(destinationPort) + be32(sequence) + be32(acknowledgment)
+            + [UInt8((20 + options.count) / 4) << 4, flags] + be16(3000) + [0, 0, 0, 0] + options + payload
+        let isIPv4 = IPAddress(source)?.isIPv4 ?? true
+        let pseudo = isIPv4
+            ? addressBytes(source) + addressBytes(destination) + [0, 6] + be16(UInt16(tcp.count))
+            : addressBytes(source) + addressBytes(destination) + be32(UInt32(tcp.count)) + [0, 0, 0, 6]
+        let checksum = internetChecksum(pseudo + tcp)
+        tcp[16] = UInt8(checksum >> 8)
+        tcp[17] = UInt8(checksum & 0xFF)
+        if isIPv4 {
+            var header: [UInt8] = [0x45, tos] + be16(UInt16(20 + tcp.count)) + be16(id) + [dontFragment ? 0x40 : 0, 0, ttl, 6, 0, 0]
+                + addressBytes(source) + addressBytes(destination)
+            let headerChecksum = internetChecksum(header)
+            header[10] = UInt8(headerChecksum >> 8)
+            header[11] = UInt8(headerChecksum & 0xFF)
+            return header + tcp
+        }
+        return [0x60 | (tos >> 4), (tos & 0x0F) << 4, 0, 0] + be16(UInt16(tcp.count)) + [6, ttl] + addressBytes(source)
+            + addressBytes(destination) + tcp
+    }
+
+    /// A UDP datagram over IPv4 or IPv6 (by the addresses' family) with valid checksums.
+    public static func udp(from source: String, to destination: String, id: UInt16 = 0x4321, payload: [UInt8]) -> [UInt8] {
+        var udp = be16(40000) + be16(9) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
+        let isIPv4 = IPAddress(source)?.isIPv4 ?? true
+        let pseudo = isIPv4
+            ? addressBytes(source) + addressBytes(destination) + [0, 17] + be16(UInt16(udp.count))
+            : addressBytes(source) + addressBytes(destination) + be32(UInt32(udp.count)) + [0, 0, 0, 17]
+        var checksum = internetChecksum(pseudo + udp)
+        if checksum == 0 { checksum = 0xFFFF }
+        udp[6] = UInt8(checksum >> 8)
+        udp[7] = UInt8(checksum & 0xFF)
+        if isIPv4 {
+            var header: [UInt8] = [0x45, 0] + be16(UInt16(20 + udp.count)) + be16(id) + [0x40, 0, 64, 17, 0, 0]
+                + addressBytes(source) + addressBytes(destination)
+            let headerChecksum = internetChecksum(header)
+            header[10] = UInt8(headerChecksum >> 8)
+            header[11] = UInt8(headerChecksum & 0xFF)
+            return header + udp
+        }
+        return [0x60, 0, 0, 0] + be16(UInt16(udp.count)) + [17, 64] + addressBytes(source) + addressBytes(destination) + udp
+    }
+
+    /// Whether the IPv4 header checksum of a packet is right (true for IPv6, which has none).
+    public static func ipv4HeaderChecksumIsValid(_ packet: [UInt8]) -> Bool {
+        guard packet[0] >> 4 == 4 else { return true }
+        return internetChecksum(Array(packet[0..<(Int(packet[0] & 0x0F) * 4)])) == 0
+    }
+
+    /// Whether the transport checksum of an IPv4 or IPv6 TCP or UDP packet (no extension headers) is right.
+    public static func transportChecksumIsValid(_ packet: [UInt8]) -> Bool {
+        let isIPv4 = packet[0] >> 4 == 4
+        let offset = isIPv4 ? Int(packet[0] & 0x0F) * 4 : 40
+        let proto = isIPv4 ? packet[9] : packet[6]
+        let segment = Array(packet[offset...])
+        let pseudo = isIPv4
+            ? Array(packet[12..<20]) + [0, proto] + be16(UInt16(segment.count))
+            : Array(packet[8..<40]) + be32(UInt32(segment.count)) + [0, 0, 0, proto]
+        return internetChecksum(pseudo + segment) == 0
+    }
+
     /// Whether the TCP checksum of an IPv4 or IPv6 TCP packet is right.
     public static func tcpChecksumIsValid(_ packet: [UInt8]) -> Bool {
         if packet[0] >> 4 == 4 {
@@ -95,6 +163,8 @@ public enum PacketBuilder {
         return address.bytes
     }
 
-    private static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
-    private static func be32(_ value: UInt32) -> [UInt8] { be16(UInt16(value >> 16)) + be16(UInt16(value & 0xFFFF)) }
+    /// A 16-bit value in network order.
+    public static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
+    /// A 32-bit value in network order.
+    public static func be32(_ value: UInt32) -> [UInt8] { be16(UInt16(value >> 16)) + be16(UInt16(value & 0xFFFF)) }
 }

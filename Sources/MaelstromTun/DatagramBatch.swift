@@ -134,6 +134,23 @@ public final class DatagramBatch {
         return SocketAddress(storage: addresses + Int(entries[index].slot))
     }
 
+    /// Empties the batch for an in-memory transport, which then `append`s what it received.
+    public func beginFilling() { reset() }
+
+    /// Appends one received datagram and its sender (in-memory transports); false when the batch
+    /// is full or the datagram is larger than a slot.
+    @discardableResult
+    public func append(_ datagram: UnsafeRawBufferPointer, from source: SocketAddress) -> Bool {
+        let index = _count
+        guard index < capacity, datagram.count <= slotSize else { return false }
+        let slot = slab + index * slotSize
+        if let bytes = datagram.baseAddress { slot.copyMemory(from: bytes, byteCount: datagram.count) }
+        _ = source.write(to: addresses + index)
+        entries[index] = Entry(base: slot, length: Int32(datagram.count), slot: Int32(index))
+        _count = index + 1
+        return true
+    }
+
     /// Records a plain `recvmmsg` result of `received` slots, dropping the truncated ones.
     func commit(received: Int) {
         var kept = 0

@@ -126,6 +126,15 @@ public final class OutgoingBatch {
         return true
     }
 
+    /// Message `index` as queued: its header bytes, its payload and where it goes (for in-memory
+    /// transports and tests; valid until the batch changes).
+    public func message(at index: Int) -> (header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, destination: SocketAddress?) {
+        precondition(index >= 0 && index < _count, "OutgoingBatch index out of range")
+        let header = UnsafeRawBufferPointer(start: iovecs[2 * index].iov_base, count: iovecs[2 * index].iov_len)
+        let payload = UnsafeRawBufferPointer(start: iovecs[2 * index + 1].iov_base, count: iovecs[2 * index + 1].iov_len)
+        return (header, payload, SocketAddress(storage: addresses + index))
+    }
+
     /// Forgets all queued messages (and the payload pointers); the memory stays allocated.
     @inlinable
     public func removeAll() {

@@ -1,24 +1,39 @@
-/// A reusable set of packet buffers for TUN reads: `capacity` slots of `slotSize` bytes in one slab.
+import MaelstromCore
+
+/// A reusable set of packet slots for TUN reads, in one slab allocated once: each slot has
+/// `headroom` bytes in front of the packet (a virtio-net header, the frame's envelope and header)
+/// and `tailroom` behind it (an authentication tag), so frames are built around the packet in place.
 ///
-/// Allocated once; reading into it and looking at its packets allocates nothing.
-/// Confined to one thread (not Sendable): it is the I/O thread's scratch memory.
+/// Reading into it and looking at its packets allocates nothing. Confined to one thread (not
+/// Sendable): it is the I/O thread's scratch memory.
 public final class PacketBatch {
     /// Maximum number of packets.
     public let capacity: Int
-    /// Bytes per slot; larger packets are dropped as truncated by `TunDevice.readBatch`.
+    /// Largest packet a slot holds; larger ones are dropped as truncated by the device.
     public let slotSize: Int
+    /// Writable bytes in front of each packet.
+    public let headroom: Int
+    /// Writable bytes after each packet's largest extent.
+    public let tailroom: Int
     /// Number of packets currently held (slots `0..<count`).
     public var count: Int { _count }
 
     @usableFromInline var _count = 0
     @usableFromInline let slab: UnsafeMutableRawPointer
+    @usableFromInline let stride: Int
     @usableFromInline let lengths: UnsafeMutablePointer<Int>
 
-    /// Allocates `capacity` slots of `slotSize` bytes (both at least 1; 65536 fits any IP packet).
-    public init(capacity: Int = 64, slotSize: Int = 65536) {
+    /// Allocates `capacity` slots for packets of up to `slotSize` bytes with the room around them.
+    public init(
+        capacity: Int = 64, slotSize: Int = 65536, headroom: Int = PacketBuffer.standardHeadroom,
+        tailroom: Int = PacketBuffer.standardTailroom
+    ) {
         self.capacity = max(1, capacity)
         self.slotSize = max(1, slotSize)
-        slab = .allocate(byteCount: self.capacity * self.slotSize, alignment: 64)
+        self.headroom = max(0, headroom)
+        self.tailroom = max(0, tailroom)
+        stride = (self.headroom + self.slotSize + self.tailroom + 63) & ~63
+        slab = .allocate(byteCount: self.capacity * stride, alignment: 64)
         lengths = .allocate(capacity: self.capacity)
         lengths.initialize(repeating: 0, count: self.capacity)
     }
@@ -32,14 +47,24 @@ public final class PacketBatch {
     @inlinable
     public subscript(index: Int) -> UnsafeRawBufferPointer {
         precondition(index >= 0 && index < _count, "PacketBatch index out of range")
-        return UnsafeRawBufferPointer(start: slab + index * slotSize, count: lengths[index])
+        return UnsafeRawBufferPointer(start: slab + index * stride + headroom, count: lengths[index])
     }
 
-    /// The whole writable slot `index`, regardless of `count` (to build packets in place).
+    /// Packet `index` with the room around it, for the gateway to build its frame in place.
+    @inlinable
+    public func buffer(_ index: Int) -> PacketBuffer {
+        precondition(index >= 0 && index < _count, "PacketBatch index out of range")
+        let length = lengths[index]
+        return PacketBuffer(
+            bytes: UnsafeMutableRawBufferPointer(start: slab + index * stride + headroom, count: length),
+            headroom: headroom, tailroom: stride - headroom - length)
+    }
+
+    /// The whole writable packet area of slot `index`, regardless of `count` (to read or build packets in).
     @inlinable
     public func slot(_ index: Int) -> UnsafeMutableRawBufferPointer {
         precondition(index >= 0 && index < capacity, "PacketBatch slot out of range")
-        return UnsafeMutableRawBufferPointer(start: slab + index * slotSize, count: slotSize)
+        return UnsafeMutableRawBufferPointer(start: slab + index * stride + headroom, count: slotSize)
     }
 
     /// Appends the packet already written into `slot(count)`, `length` bytes long; false if full or too long.
@@ -51,6 +76,10 @@ public final class PacketBatch {
         _count += 1
         return true
     }
+
+    /// Slots not yet filled.
+    @inlinable
+    public var freeSlots: Int { capacity - _count }
 
     /// Forgets all packets; the memory stays allocated.
     @inlinable

@@ -1,3 +1,4 @@
+import MaelstromCore
 import CTun
 import Glibc
 
@@ -199,5 +200,17 @@ extension SocketAddress {
         return try withUnsafePointer(to: &storage) {
             try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) }
         }
+    }
+}
+
+extension SocketAddress {
+    /// The core's view of this address (address bytes and port).
+    public var endpoint: Endpoint? {
+        withUnsafeAddressBytes { bytes in IPAddress(bytes: bytes).map { Endpoint(address: $0, port: port) } }
+    }
+
+    /// The socket address of a core endpoint.
+    public init?(_ endpoint: Endpoint) {
+        self.init(addressBytes: endpoint.address.bytes, port: endpoint.port)
     }
 }

@@ -15,6 +15,8 @@ import Glibc
 public final class UDPSocket {
     /// Per-socket tallies of datagrams the packet path dropped, read by the owning thread.
     public struct Counters: Sendable, Equatable {
+        /// Datagrams received (whole ones, after splitting coalesced runs).
+        public var received: UInt64 = 0
         /// Received datagrams larger than the batch's slot size, dropped.
         public var receiveTruncated: UInt64 = 0
         /// Receive calls that returned a transient error (e.g. ICMP-reported ECONNREFUSED).
@@ -61,7 +63,8 @@ public final class UDPSocket {
     ///   - dualStack: for an IPv6 address, also accept IPv4 (as `::ffff:a.b.c.d`); off by default.
     ///   - bufferBytes: requested SO_RCVBUF/SO_SNDBUF. Forced past `net.core.[rw]mem_max` when running
     ///     with CAP_NET_ADMIN, otherwise capped there by the kernel.
-    public init(binding address: SocketAddress, dualStack: Bool = false, bufferBytes: Int = 8 << 20) throws(IOError) {
+    ///   - reusePort: share the address with the other lanes' sockets (`SO_REUSEPORT`).
+    public init(binding address: SocketAddress, dualStack: Bool = false, bufferBytes: Int = 8 << 20, reusePort: Bool = false) throws(IOError) {
         let family = address.family == .ipv4 ? AF_INET : AF_INET6
         let type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = socket(family, type, 0)
@@ -69,6 +72,10 @@ public final class UDPSocket {
         do throws(IOError) {
             if address.family == .ipv6 {
                 try Self.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, dualStack ? 0 : 1, name: "IPV6_V6ONLY")
+            }
+            if reusePort {
+                let rc = ctun_set_reuseport(fd)
+                guard rc == 0 else { throw IOError(.socketOption, errno: -rc, operation: "setsockopt SO_REUSEPORT") }
             }
             let requested = Int32(clamping: bufferBytes)
             try Self.setBuffer(fd, force: SO_RCVBUFFORCE, plain: SO_RCVBUF, bytes: requested, name: "SO_RCVBUF")
@@ -157,6 +164,7 @@ public final class UDPSocket {
                     batch.commit(received: Int(n))
                 }
                 counters.receiveTruncated &+= UInt64(batch.truncatedCount)
+                counters.received &+= UInt64(batch.count)
                 return batch.count
             }
             switch -n {
@@ -298,5 +306,32 @@ public final class UDPSocket {
         } catch {
             try setOption(fd, SOL_SOCKET, plain, bytes, name: name)
         }
+    }
+}
+
+extension UDPSocket {
+    /// Makes the kernel steer each datagram arriving at this socket's reuse group to the socket of
+    /// lane (the frame's lane byte modulo `lanes`), in the order the sockets were bound.
+    public func steerByLane(lanes: Int) throws(IOError) {
+        let rc = ctun_attach_lane_steering(fd, 2, UInt32(lanes))
+        guard rc == 0 else { throw IOError(.socketOption, errno: -rc, operation: "setsockopt SO_ATTACH_REUSEPORT_CBPF") }
+    }
+}
+
+extension UDPSocket: DatagramTransport {
+    /// The socket's descriptor.
+    public var pollDescriptor: Int32 { fd }
+
+    /// The socket's tallies in the seam's terms.
+    public var transportCounters: DatagramTransportCounters {
+        var result = DatagramTransportCounters()
+        result.received = counters.received
+        result.receiveTruncated = counters.receiveTruncated
+        result.sent = counters.sent
+        result.sendRefused = counters.sendDropped
+        result.segmentedSends = counters.segmentedSends
+        result.coalescedReceives = counters.coalescedRuns
+        result.segmentationFallbacks = counters.segmentationFallbacks
+        return result
     }
 }

@@ -134,13 +134,16 @@ final class FrameRecording {
             var loss: LossProcess
             mutating func emit(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, kind: FrameKind) {
                 if loss.nextIsLost() { return }
+                let length = WireFormat.envelopeSize + header.count + payload.count
                 if let storage {
-                    storage.advanced(by: used).copyMemory(from: header.baseAddress!, byteCount: header.count)
-                    storage.advanced(by: used + header.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+                    let frame = storage.advanced(by: used)
+                    (frame + WireFormat.envelopeSize).copyMemory(from: header.baseAddress!, byteCount: header.count)
+                    (frame + WireFormat.envelopeSize + header.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+                    WireFormat.writePlaintextEnvelope(frame, type: kind == .data ? .data : .repair, lane: 0)
                     offsets.append(used)
-                    lengths.append(header.count + payload.count)
+                    lengths.append(length)
                 }
-                used += header.count + payload.count
+                used += length
             }
         }
         func encodeAll(into recorder: inout Recorder) {

@@ -15,7 +15,7 @@ extension GatewayConfig {
     /// The settings of the gateway logic that this config describes.
     var gatewaySettings: GatewaySettings {
         GatewaySettings(
-            peers: peers.map { PeerSettings(name: $0.name, endpoint: $0.endpoint, subnets: $0.subnets) },
+            peers: peers.map { PeerSettings(name: $0.name, endpoint: $0.endpoint, subnets: $0.subnets, lanes: $0.lanes) },
             fec: fec, decoder: decoder, keepaliveIntervalNanoseconds: keepaliveInterval,
             peerTimeoutNanoseconds: peerTimeout, clampMSS: clampMSS)
     }

@@ -1,3 +1,4 @@
+import Glibc
 import CTun
 import Foundation
 @testable import MaelstromTun
@@ -106,7 +107,8 @@ private func sendPlanned(_ planned: [PlannedDatagram], to destinations: [SocketA
             stalls.interrupted += 1
             if (done..<batch.count).contains(where: { batch.sent[$0] }) { stalls.sentBeyondPrefix += 1 }
             guard MonotonicClock.now() < deadline else { throw TestFailure("sending stalled at \(done) of \(batch.count)") }
-            _ = sender.waitWritable(timeoutMilliseconds: 100)
+            var entry = pollfd(fd: sender.fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&entry, 1, 100)
         }
     }
     return stalls

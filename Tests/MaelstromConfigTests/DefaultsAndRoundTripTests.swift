@@ -58,10 +58,12 @@ import Testing
           clamp-mss: false
         listen: "[2001:db8::1]:4500"
         wan-mtu: 9000
+        lanes: 3
         peers:
           - name: "null"
             endpoint: "[2001:db8::6]:4501"
             subnets: [2001:db8:2::/48, 2001:db8:3::/48]
+            lanes: 2
           - name: "1e3"
             endpoint: "[2001:db8::7]:4500"
             subnets: [2001:db8:4::/48]
@@ -75,6 +77,8 @@ import Testing
         decoder:
           window: 65536
           hold: 333333us
+        limits:
+          memory: 4GiB
         log:
           level: debug
 

@@ -26,7 +26,7 @@ struct ErrorCase: Sendable, CustomTestStringConvertible {
         ErrorCase(name: "prefix length", yaml: minimal("10.2.0.0/24", "10.2.0.0/33"), code: .badValue, line: 12,
                   key: "peers[0].subnets[0]", says: "must be 0 to 32 for IPv4"),
         ErrorCase(name: "MTU too large", yaml: minimal("mtu: 1400", "mtu: 1480"), code: .mtu, line: 3, key: "tun.mtu",
-                  says: "the largest tun.mtu that fits is 1454"),
+                  says: "the largest tun.mtu that fits is 1442"),
         ErrorCase(name: "YAML syntax", yaml: minimal("mtu: 1400", "mtu: 1400: x"), code: .syntax, line: 3, key: "",
                   says: "mapping values are not allowed"),
         ErrorCase(name: "missing colon", yaml: minimal("  name: mael0", "  name mael0"), code: .syntax, line: 2, key: "",
@@ -110,19 +110,19 @@ struct ErrorCase: Sendable, CustomTestStringConvertible {
 
     @Test func mtuMessageShowsTheArithmetic() throws {
         let error = try #require(parseError(minimal("mtu: 1400", "mtu: 1480")))
-        #expect(error.description == "test.yaml:3: tun.mtu: 1480 does not fit wan-mtu 1500: 1480 + 18 (repair header) + 8 (UDP) + 20 (IPv4) = 1526; the largest tun.mtu that fits is 1454")
+        #expect(error.description == "test.yaml:3: tun.mtu: 1480 does not fit wan-mtu 1500: 1480 + 30 (repair frame headers) + 8 (UDP) + 20 (IPv4) = 1538; the largest tun.mtu that fits is 1442")
     }
 
     @Test func ipv6WANLeavesTwentyBytesLess() throws {
         let yaml = minimal("0.0.0.0:4500", "\"[::]:4500\"").replacing("192.0.2.6:4500", with: "\"[2001:db8::6]:4500\"")
-            .replacing("mtu: 1400", with: "mtu: 1435")
+            .replacing("mtu: 1400", with: "mtu: 1423")
         let error = try #require(parseError(yaml))
-        #expect(error.code == .mtu && error.message.hasSuffix("the largest tun.mtu that fits is 1434"))
-        #expect(parseError(yaml.replacing("mtu: 1435", with: "mtu: 1434")) == nil)
+        #expect(error.code == .mtu && error.message.hasSuffix("the largest tun.mtu that fits is 1422"))
+        #expect(parseError(yaml.replacing("mtu: 1423", with: "mtu: 1422")) == nil)
     }
 
     @Test func largestFittingMTUIsAccepted() {
-        #expect(parseError(minimal("mtu: 1400", "mtu: 1454")) == nil)
+        #expect(parseError(minimal("mtu: 1400", "mtu: 1442")) == nil)
     }
 
     @Test func endpointInsideSubnetIsFineWithoutManagedRoutes() {

@@ -56,7 +56,7 @@ struct CodecPropertyTests {
             var repairMembers: [[Int]] = []
             for frame in arrived {
                 frame.bytes.withUnsafeBytes { raw in
-                    switch try? Frame.parse(raw) {
+                    switch try? Frame.parse(raw).frame{
                     case .data(let header, _)?: dataArrived.insert(Int(header.sequence))
                     case .repair(let header, _)?:
                         repairMembers.append(
@@ -97,8 +97,8 @@ struct CodecPropertyTests {
                 if random.next() % 4 == 0 {
                     switch corruption {
                     // The header is Maelstrom's to check; the payload is covered by the UDP checksum.
-                    case 0: frame.bytes = Array(frame.bytes.prefix(Int(random.next() % UInt64(WireFormat.dataHeaderSize + 1))))
-                    case 1: frame.bytes[Int(random.next() % UInt64(WireFormat.dataHeaderSize))] ^= 0x40
+                    case 0: frame.bytes = Array(frame.bytes.prefix(Int(random.next() % UInt64(WireFormat.dataFrameHeadroom + 1))))
+                    case 1: frame.bytes[Int(random.next() % UInt64(WireFormat.dataFrameHeadroom))] ^= 0x40
                     default: frame.bytes = (0..<Int(random.next() % 64)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
                     }
                 }

@@ -26,7 +26,7 @@ struct GatewayTests {
     func routing() {
         let gateway = makeGateway(threePeers)
         var output = RecordingGatewayOutput()
-        for (destination, expected) in [("10.2.0.9", 0), ("10.3.1.1", 1), ("10.3.7.200", 2)] {
+        for (destination, expected) in [("10.2.0.9", 0), ("10.3.1.1", 1), ("10.3.7.200", 2)] as [(String, PeerID)] {
             var packet = PacketBuilder.udp4(from: "10.1.0.2", to: destination, payload: [1, 2, 3])
             packet.withUnsafeMutableBytes { gateway.outbound($0, now: 0, into: &output) }
             #expect(output.sent.last?.peer == expected, "\(destination)")
@@ -96,14 +96,12 @@ struct GatewayTests {
         let gateway = makeGateway(threePeers)
         var output = RecordingGatewayOutput()
         // The peer's keepalive names its stream, so its first frame is decoded at once.
-        var keepalive = [UInt8](repeating: 0, count: WireFormat.keepaliveSize)
-        keepalive.withUnsafeMutableBytes {
-            KeepaliveFrame(stream: 77, nextSequence: 0, decodingStream: 0, timestamp: 5, echoedTimestamp: 0).write(to: $0.baseAddress!)
+        keepaliveDatagram(stream: 77, timestamp: 5).withUnsafeBytes {
+            gateway.inbound($0, from: Endpoint("198.18.2.1:4500")!, now: 0, into: &output)
         }
-        keepalive.withUnsafeBytes { gateway.inbound($0, from: Endpoint("198.18.2.1:4500")!, now: 0, into: &output) }
-        var frame = [UInt8](repeating: 0, count: WireFormat.dataHeaderSize) + [0xDE, 0xAD, 0xBE, 0xEF]
-        frame.withUnsafeMutableBytes { DataFrameHeader(stream: 77, sequence: 0).write(to: $0.baseAddress!) }
-        frame.withUnsafeBytes { gateway.inbound($0, from: Endpoint("198.18.2.1:4500")!, now: 0, into: &output) }
+        dataDatagram(stream: 77, sequence: 0, payload: [0xDE, 0xAD, 0xBE, 0xEF]).withUnsafeBytes {
+            gateway.inbound($0, from: Endpoint("198.18.2.1:4500")!, now: 0, into: &output)
+        }
         #expect(output.delivered.isEmpty)
         #expect(gateway.counters(peer: 0).malformed == 1)
     }
@@ -151,7 +149,7 @@ struct GatewayTests {
         #expect(Array(pair.deliveredAtA.suffix(300)) == toA)
         #expect(pair.deliveredAtB.count == 800)
         #expect(Array(pair.deliveredAtB.suffix(300)) == toB)
-        #expect(pair.a.takeEvents().contains(.peerRestarted(peer: 0)))
+        #expect(pair.a.takeEvents().contains(.peerRestarted(peer: 0, lane: 0)))
     }
 
     @Test("the MSS of TCP SYNs is clamped to the TUN MTU with a valid checksum; others pass untouched")
@@ -161,7 +159,7 @@ struct GatewayTests {
         var syn = PacketBuilder.tcpSYN4(from: "10.1.0.2", to: "10.2.0.2", mss: 1460)
         #expect(PacketBuilder.tcpChecksumIsValid(syn))
         syn.withUnsafeMutableBytes { gateway.outbound($0, now: 0, into: &output) }
-        let sent = Array(output.sent.last!.bytes[WireFormat.dataHeaderSize...])
+        let sent = Array(output.sent.last!.bytes[WireFormat.dataFrameHeadroom...])
         #expect(PacketBuilder.mss(of: sent) == 1360)
         #expect(PacketBuilder.tcpChecksumIsValid(sent))
         #expect(gateway.counters(peer: 0).mssClamped == 1)
@@ -169,7 +167,7 @@ struct GatewayTests {
         var small = PacketBuilder.tcpSYN4(from: "10.1.0.2", to: "10.2.0.2", mss: 1200, ack: true)
         let original = small
         small.withUnsafeMutableBytes { gateway.outbound($0, now: 0, into: &output) }
-        #expect(Array(output.sent.last!.bytes[WireFormat.dataHeaderSize...]) == original)
+        #expect(Array(output.sent.last!.bytes[WireFormat.dataFrameHeadroom...]) == original)
 
         var v6 = PacketBuilder.tcpSYN6(from: "2001:db8:1::2", to: "2001:db8:2::2", mss: 1440)
         v6.withUnsafeMutableBytes { _ = MSSClamp.clamp($0, ipv4MSS: 1360, ipv6MSS: 1340) }
@@ -179,7 +177,7 @@ struct GatewayTests {
         let unclamped = makeGateway(threePeers, clampMSS: false)
         var again = PacketBuilder.tcpSYN4(from: "10.1.0.2", to: "10.2.0.2", mss: 1460)
         again.withUnsafeMutableBytes { unclamped.outbound($0, now: 0, into: &output) }
-        #expect(PacketBuilder.mss(of: Array(output.sent.last!.bytes[WireFormat.dataHeaderSize...])) == 1460)
+        #expect(PacketBuilder.mss(of: Array(output.sent.last!.bytes[WireFormat.dataFrameHeadroom...])) == 1460)
     }
 }
 

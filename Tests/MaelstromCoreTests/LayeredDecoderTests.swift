@@ -15,7 +15,7 @@ private func encodedStream(
 
 private func dataSequence(_ frame: RecordedFrame) -> UInt32? {
     frame.bytes.withUnsafeBytes { raw in
-        guard case .data(let header, _) = try? Frame.parse(raw) else { return nil }
+        guard case .data(let header, _) = try? Frame.parse(raw).frame else { return nil }
         return header.sequence
     }
 }

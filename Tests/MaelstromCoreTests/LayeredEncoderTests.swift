@@ -11,7 +11,7 @@ struct LayeredEncoderTests {
         #expect(sink.dataSequences == Array(0..<20))
         let data = sink.frames.filter { $0.kind == .data }
         for (index, frame) in data.enumerated() {
-            #expect(Array(frame.bytes[WireFormat.dataHeaderSize...]) == testPacket(index, length: 10 + index))
+            #expect(Array(frame.bytes[WireFormat.dataFrameHeadroom...]) == testPacket(index, length: 10 + index))
         }
         #expect(encoder.counters.dataFrames == 20)
     }

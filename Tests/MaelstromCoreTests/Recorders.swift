@@ -10,14 +10,16 @@ struct RecordedFrame: Equatable {
 struct RecordingFrameSink: FrameSink {
     var frames: [RecordedFrame] = []
 
+    /// Frames are kept as whole plaintext datagrams (envelope included), as a peer receives them.
     mutating func emit(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, kind: FrameKind) {
-        frames.append(RecordedFrame(kind: kind, bytes: Array(header) + Array(payload)))
+        frames.append(
+            RecordedFrame(kind: kind, bytes: WireFormat.plaintextFrame(type: kind == .data ? .data : .repair, header: header, payload: payload)))
     }
 
     var repairs: [(header: RepairFrameHeader, payload: [UInt8])] {
         frames.compactMap { frame in
             frame.bytes.withUnsafeBytes { raw -> (RepairFrameHeader, [UInt8])? in
-                guard case .repair(let header, let payload) = try? Frame.parse(raw) else { return nil }
+                guard case .repair(let header, let payload) = try? Frame.parse(raw).frame else { return nil }
                 return (header, Array(payload))
             }
         }
@@ -26,7 +28,7 @@ struct RecordingFrameSink: FrameSink {
     var dataSequences: [UInt32] {
         frames.compactMap { frame in
             frame.bytes.withUnsafeBytes { raw -> UInt32? in
-                guard case .data(let header, _) = try? Frame.parse(raw) else { return nil }
+                guard case .data(let header, _) = try? Frame.parse(raw).frame else { return nil }
                 return header.sequence
             }
         }
@@ -80,10 +82,22 @@ func smallParameters(r: Int = 4, interleaves: [Int] = [1, 4], maxPacketSize: Int
 
 /// The sender's keepalive naming `stream`, as a frame a decoder can be fed.
 func keepaliveFrame(stream: StreamID, nextSequence: UInt32 = 0, timestamp: UInt64 = 1) -> RecordedFrame {
-    var bytes = [UInt8](repeating: 0, count: WireFormat.keepaliveSize)
-    bytes.withUnsafeMutableBytes {
+    RecordedFrame(kind: .data, bytes: keepaliveDatagram(stream: stream, nextSequence: nextSequence, timestamp: timestamp))
+}
+
+/// A whole plaintext keepalive datagram.
+func keepaliveDatagram(stream: StreamID, nextSequence: UInt32 = 0, timestamp: UInt64 = 1, lane: LaneID = 0) -> [UInt8] {
+    var header = [UInt8](repeating: 0, count: WireFormat.keepaliveSize)
+    header.withUnsafeMutableBytes {
         KeepaliveFrame(stream: stream, nextSequence: nextSequence, decodingStream: 0, timestamp: timestamp, echoedTimestamp: 0)
             .write(to: $0.baseAddress!)
     }
-    return RecordedFrame(kind: .data, bytes: bytes)
+    return header.withUnsafeBytes { WireFormat.plaintextFrame(type: .keepalive, lane: lane, header: $0, payload: UnsafeRawBufferPointer(start: nil, count: 0)) }
+}
+
+/// A whole plaintext data datagram.
+func dataDatagram(stream: StreamID, sequence: UInt32, payload: [UInt8], lane: LaneID = 0) -> [UInt8] {
+    var header = [UInt8](repeating: 0, count: WireFormat.dataHeaderSize)
+    header.withUnsafeMutableBytes { DataFrameHeader(stream: stream, sequence: sequence).write(to: $0.baseAddress!) }
+    return header.withUnsafeBytes { head in payload.withUnsafeBytes { WireFormat.plaintextFrame(type: .data, lane: lane, header: head, payload: $0) } }
 }

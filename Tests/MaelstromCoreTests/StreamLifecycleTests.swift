@@ -26,7 +26,7 @@ private struct RecordedStream {
 
 private func dataSequence(_ frame: RecordedFrame) -> UInt32? {
     frame.bytes.withUnsafeBytes { raw in
-        guard case .data(let header, _) = try? Frame.parse(raw) else { return nil }
+        guard case .data(let header, _) = try? Frame.parse(raw).frame else { return nil }
         return header.sequence
     }
 }
@@ -76,17 +76,23 @@ struct StreamLifecycleTests {
         #expect(delivered == a.packets + b.packets + c.packets, "every packet once, in order, none of A twice")
     }
 
-    @Test("the forged 13-byte datagram 01016161deadbeef0000000045 stops nothing")
+    @Test("the forged 13-byte datagram 01016161deadbeef0000000045, and its version-2 equivalent, stop nothing")
     func forgedNewStream() {
         let honest = RecordedStream(0x1234, packets: 120)
         let decoder = LayeredDecoder(parameters: DecoderParameters(for: smallParameters()))
         var sink = RecordingPacketSink()
         decoder.receive(honest.keepalive(timestamp: 1), now: 0, into: &sink)
+        // The datagram (a version-1 frame: refused as such now), and the same forgery
+        // written as a well-formed version-2 frame of a new stream.
+        let forgeries = [
+            RecordedFrame(kind: .data, bytes: bytes(hex: "01016161deadbeef0000000045")),
+            RecordedFrame(kind: .data, bytes: dataDatagram(stream: 0xDEAD_BEEF, sequence: 0, payload: [0x45])),
+        ]
         for (index, frame) in honest.frames.enumerated() {
-            if index == 30 { decoder.receive(RecordedFrame(kind: .data, bytes: bytes(hex: "01016161deadbeef0000000045")), now: 0, into: &sink) }
+            if index == 30 || index == 31 { decoder.receive(forgeries[index - 30], now: 0, into: &sink) }
             decoder.receive(frame, now: 0, into: &sink)
         }
-        #expect(decoder.counters.malformed == 0, "the forged datagram is a well-formed frame")
+        #expect(decoder.counters.malformed == 1, "only the version-1 bytes are malformed now")
         #expect(decoder.currentStream == 0x1234)
         #expect(decoder.counters.streamRestarts == 0)
         #expect(sink.packets.map(\.bytes) == honest.packets)
@@ -97,8 +103,7 @@ struct StreamLifecycleTests {
         let honest = RecordedStream(5, packets: 100)
         let decoder = LayeredDecoder(parameters: DecoderParameters(for: smallParameters()))
         var sink = RecordingPacketSink()
-        var forged = [UInt8](repeating: 0, count: WireFormat.dataHeaderSize) + [0x45, 0, 0, 20]
-        forged.withUnsafeMutableBytes { DataFrameHeader(stream: 5, sequence: 40 &+ 0x7FFF_FFFF).write(to: $0.baseAddress!) }
+        let forged = dataDatagram(stream: 5, sequence: 40 &+ 0x7FFF_FFFF, payload: [0x45, 0, 0, 20])
         decoder.receive(honest.keepalive(timestamp: 1), now: 0, into: &sink)
         for frame in honest.frames {
             decoder.receive(frame, now: 0, into: &sink)
@@ -193,18 +198,18 @@ struct StreamLifecycleTests {
 
     @Test("a stream switch costs the same at the largest window as at a small one (O(1), not O(window))")
     func switchCostDoesNotGrowWithTheWindow() {
+        // Built before the clock starts: one data frame per stream.
+        let frames = (1...200).map { dataDatagram(stream: StreamID(UInt32($0)), sequence: 5, payload: [0x45]) }
         func timeSwitches(window: Int) -> Double {
             let parameters = DecoderParameters(maxPacketSize: 64, windowPackets: window, repairCapacity: 64, holdNanoseconds: 1_000_000_000)
             let decoder = LayeredDecoder(parameters: parameters)
             var sink = RecordingPacketSink()
-            var frame = [UInt8](repeating: 0, count: WireFormat.dataHeaderSize) + [0x45]
             let clock = ContinuousClock()
             let elapsed = clock.measure {
                 for index in 1...200 {
                     let stream = StreamID(UInt32(index))
                     decoder.receive(keepaliveFrame(stream: stream, timestamp: UInt64(index)), into: &sink)
-                    frame.withUnsafeMutableBytes { DataFrameHeader(stream: stream, sequence: 5).write(to: $0.baseAddress!) }
-                    frame.withUnsafeBytes { decoder.receive(datagram: $0, now: 0, into: &sink) }
+                    decoder.receive(RecordedFrame(kind: .data, bytes: frames[index - 1]), into: &sink)
                 }
             }
             #expect(decoder.counters.streamRestarts == 199)
@@ -276,7 +281,7 @@ struct StreamLifecycleTests {
         pair.advance(by: 10_000_000)
         for index in 0..<50 {
             pair.sendFromA(PacketBuilder.udp4(from: "10.1.0.2", to: "10.2.0.2", payload: [UInt8(index)]))
-            if index == 20 { pair.injectIntoB(bytes(hex: "01016161deadbeef0000000045")) }
+            if index == 20 { pair.injectIntoB(dataDatagram(stream: 0xDEAD_BEEF, sequence: 0, payload: [0x45])) }
             pair.advance(by: 1_000_000)
         }
         pair.advance(by: 500_000_000)

@@ -17,6 +17,18 @@ enum { CTUN_IFNAMSIZ = 16 };
 /* TUN: IFF_TUN | IFF_NO_PI (| IFF_MULTI_QUEUE), opened O_NONBLOCK | O_CLOEXEC.
  * `actual_name_out` (CTUN_IFNAMSIZ bytes) receives the kernel's name, since "tun%d" is a template. */
 int ctun_open(const char *name, int multi_queue, char *actual_name_out);
+/* As ctun_open, with IFF_VNET_HDR when vnet_hdr is 1: every read and write then starts with a
+ * 10-byte virtio-net header. */
+int ctun_open_vnet(const char *name, int multi_queue, int vnet_hdr, char *actual_name_out);
+/* TUNSETOFFLOAD with the TUN_F_* bits below (device-wide); 0 or -errno (EINVAL: unsupported bit). */
+enum {
+    CTUN_TUN_F_CSUM = 0x01,
+    CTUN_TUN_F_TSO4 = 0x02,
+    CTUN_TUN_F_TSO6 = 0x04,
+    CTUN_TUN_F_USO4 = 0x20,
+    CTUN_TUN_F_USO6 = 0x40,
+};
+int ctun_set_offload(int fd, unsigned flags);
 int ctun_set_mtu(const char *ifname, int mtu);
 int ctun_set_up(const char *ifname);
 
@@ -72,6 +84,16 @@ size_t ctun_gro_cmsg_space(void);
 int ctun_recvmmsg_segmented(int fd, void *hdrs, void *cmsgs, struct iovec *iovs,
                             struct sockaddr_storage *addrs, unsigned count, uint32_t *lengths_out,
                             uint8_t *truncated_out, uint32_t *segment_sizes_out);
+
+/* UDP lanes: SO_REUSEPORT on (before bind), and the group's steering program, which sends each
+ * datagram to socket (payload[lane_offset] mod lanes) in bind order (cBPF; the program sees the
+ * UDP payload at offset 0). 0 or -errno. */
+int ctun_set_reuseport(int fd);
+int ctun_attach_lane_steering(int fd, unsigned lane_offset, unsigned lanes);
+/* The number of CPUs this thread may run on (sched_getaffinity), at least 1. */
+int ctun_available_cpus(void);
+/* Pins the calling thread to CPU `cpu` (0-based); 0 or -errno. */
+int ctun_pin_thread(int cpu);
 
 /* epoll. Event bits are the kernel's values (checked in ctun.c). */
 static const uint32_t CTUN_EPOLLIN = 0x001;

@@ -36,4 +36,24 @@ public struct DecoderCounters: Sendable, Equatable {
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Adds `other`'s counts to these (decoders of several lanes of one peer).
+    public mutating func add(_ other: DecoderCounters) {
+        received &+= other.received
+        rebuilt &+= other.rebuilt
+        unrecoverable &+= other.unrecoverable
+        duplicates &+= other.duplicates
+        late &+= other.late
+        malformed &+= other.malformed
+        repairsReceived &+= other.repairsReceived
+        repairsUnneeded &+= other.repairsUnneeded
+        repairsLate &+= other.repairsLate
+        repairsDropped &+= other.repairsDropped
+        streamRestarts &+= other.streamRestarts
+        staleStreamFrames &+= other.staleStreamFrames
+        unconfirmedStreamFrames &+= other.unconfirmedStreamFrames
+        farJumpsRefused &+= other.farJumpsRefused
+        staleKeepalives &+= other.staleKeepalives
+        keepalives &+= other.keepalives
+    }
 }

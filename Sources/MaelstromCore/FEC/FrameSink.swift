@@ -8,10 +8,11 @@ public enum FrameKind: Sendable, Equatable {
 
 /// Receives the frames an encoder produces.
 ///
-/// A frame comes as two pieces so a data frame can be sent with a two-part `iovec`, without
-/// copying the packet. The header bytes are valid only during the call; a data frame's payload
-/// is the packet the caller passed to `encode`, a repair's payload is the encoder's bin and is
-/// valid only during the call too: copy what must outlive it.
+/// A frame comes as two pieces: the frame type's own header (without the envelope, which the
+/// sink adds: it knows the lane and, later, the session) and the payload. The header bytes are
+/// valid only during the call; a data frame's payload is the packet the caller passed to
+/// `encode` (so a sink can lay the headers out in the room in front of it), a repair's payload
+/// is the encoder's bin and is valid only during the call too: copy what must outlive it.
 public protocol FrameSink {
     /// Takes one frame made of `header` followed by `payload`.
     mutating func emit(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, kind: FrameKind)

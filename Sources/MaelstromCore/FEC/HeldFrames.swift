@@ -13,7 +13,7 @@ final class HeldFrames {
     init(candidates: Int, framesPerCandidate: Int, maxFrameSize: Int) {
         self.candidates = max(1, candidates)
         self.framesPerCandidate = max(1, framesPerCandidate)
-        slotSize = (maxFrameSize + 63) & ~63
+        slotSize = (maxFrameSize + 1 + 63) & ~63
         let slots = self.candidates * self.framesPerCandidate
         slab = .allocate(byteCount: slots * slotSize, alignment: 64)
         lengths = .allocate(capacity: slots)
@@ -31,25 +31,32 @@ final class HeldFrames {
     /// Frames held for `candidate`.
     func count(of candidate: Int) -> Int { counts[candidate] }
 
-    /// Keeps a frame made of `header` then `payload`; false when the candidate's slots are full.
+    /// Keeps a frame of `type` made of `header` (its own header) then `payload`; false when the
+    /// candidate's slots are full.
     @discardableResult
-    func hold(_ candidate: Int, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> Bool {
+    func hold(_ candidate: Int, type: FrameType, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> Bool {
         let held = counts[candidate]
-        let total = header.count + payload.count
+        let total = 1 + header.count + payload.count
         guard held < framesPerCandidate, total <= slotSize else { return false }
         let slot = candidate * framesPerCandidate + held
         let destination = slab + slot * slotSize
-        if let base = header.baseAddress { destination.copyMemory(from: base, byteCount: header.count) }
-        if let base = payload.baseAddress { (destination + header.count).copyMemory(from: base, byteCount: payload.count) }
+        destination.storeBytes(of: type.rawValue, as: UInt8.self)
+        if let base = header.baseAddress { (destination + 1).copyMemory(from: base, byteCount: header.count) }
+        if let base = payload.baseAddress { (destination + 1 + header.count).copyMemory(from: base, byteCount: payload.count) }
         lengths[slot] = total
         counts[candidate] = held + 1
         return true
     }
 
-    /// Frame `index` (in arrival order) held for `candidate`; valid until the candidate is released.
-    func frame(_ candidate: Int, _ index: Int) -> UnsafeRawBufferPointer {
+    /// Frame `index` (in arrival order) held for `candidate`, parsed again; valid until the
+    /// candidate is released.
+    func frame(_ candidate: Int, _ index: Int) -> Frame? {
         let slot = candidate * framesPerCandidate + index
-        return UnsafeRawBufferPointer(start: slab + slot * slotSize, count: lengths[slot])
+        let base = UnsafeRawPointer(slab + slot * slotSize)
+        guard let type = FrameType(rawValue: base.load(as: UInt8.self)) else { return nil }
+        let headerSize = type.bodyHeaderSize
+        let payload = UnsafeRawBufferPointer(start: base + 1 + headerSize, count: lengths[slot] - 1 - headerSize)
+        return try? Frame.parseBody(type, header: base + 1, payload: payload)
     }
 
     /// Forgets what `candidate` held; returns how many frames that was.

@@ -44,7 +44,7 @@ extension LayeredDecoder {
         }
         startStream(at: chosen.anchor, resumingAfter: chosen.resumeAfter, now: now)
         for index in 0..<held.count(of: candidate) {
-            switch try? Frame.parse(held.frame(candidate, index)) {
+            switch held.frame(candidate, index) {
             case .data(let header, let payload)?: decodeData(header.sequence, payload: payload, now: now, into: &sink)
             case .repair(let header, let payload)?: decodeRepair(header, payload: payload, now: now, into: &sink)
             default: break

@@ -149,10 +149,11 @@ public final class LayeredDecoder {
 
     // MARK: Frames in
 
-    /// Parses one datagram and handles it; malformed input is counted, never trapped on.
+    /// Parses one plaintext datagram (envelope and frame) and handles it; malformed input is
+    /// counted, never trapped on. The sender's lane is not looked at: one decoder is one lane's.
     public func receive<Sink: PacketSink>(datagram: UnsafeRawBufferPointer, now: UInt64, into sink: inout Sink) {
         do {
-            switch try Frame.parse(datagram) {
+            switch try Frame.parse(datagram).frame {
             case .data(let header, let payload): receiveData(header, payload: payload, now: now, into: &sink)
             case .repair(let header, let payload): receiveRepair(header, payload: payload, now: now, into: &sink)
             case .keepalive(let keepalive): receiveKeepalive(keepalive, now: now, into: &sink)
@@ -174,7 +175,8 @@ public final class LayeredDecoder {
         let admitted = admit(header.stream, sequence: header.sequence, now: now, into: &sink) { candidate in
             header.write(to: scratchHeader)
             return held.hold(
-                candidate, header: UnsafeRawBufferPointer(start: scratchHeader, count: WireFormat.dataHeaderSize), payload: payload)
+                candidate, type: .data, header: UnsafeRawBufferPointer(start: scratchHeader, count: WireFormat.dataHeaderSize),
+                payload: payload)
         }
         guard admitted else { return }
         decodeData(header.sequence, payload: payload, now: now, into: &sink)
@@ -195,7 +197,8 @@ public final class LayeredDecoder {
         let admitted = admit(header.stream, sequence: header.firstSequence, now: now, into: &sink) { candidate in
             header.write(to: scratchHeader)
             return held.hold(
-                candidate, header: UnsafeRawBufferPointer(start: scratchHeader, count: WireFormat.repairHeaderSize), payload: payload)
+                candidate, type: .repair, header: UnsafeRawBufferPointer(start: scratchHeader, count: WireFormat.repairHeaderSize),
+                payload: payload)
         }
         guard admitted else { return }
         decodeRepair(header, payload: payload, now: now, into: &sink)

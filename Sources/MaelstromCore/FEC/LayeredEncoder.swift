@@ -61,6 +61,8 @@ public final class LayeredEncoder {
     private let layerCount: Int
     private let maxPacketSize: Int
     private let header: UnsafeMutableRawPointer
+    // The bins a packet goes into, one per layer, XORed in one pass.
+    private let targets: UnsafeMutablePointer<UnsafeMutableRawPointer>
     // No later than the earliest bin deadline (it may be earlier: bins that filled leave it stale).
     private var earliestDeadline: UInt64 = .max
 
@@ -80,6 +82,8 @@ public final class LayeredEncoder {
         self.bins = .allocate(capacity: binCount)
         self.layers = .allocate(capacity: parameters.c)
         self.header = .allocate(byteCount: 64, alignment: 16)
+        self.targets = .allocate(capacity: parameters.c)
+        targets.initialize(repeating: binBytes, count: parameters.c)
         var firstBin = 0
         for (index, interleave) in parameters.interleaves.enumerated() {
             layers.advanced(by: index).initialize(
@@ -103,6 +107,7 @@ public final class LayeredEncoder {
         layers.deinitialize(count: layerCount)
         layers.deallocate()
         header.deallocate()
+        targets.deallocate()
     }
 
     /// The time by which `tick` must next be called, or nil when no bin holds a packet.
@@ -139,11 +144,12 @@ public final class LayeredEncoder {
                 let deadline = now.saturatingAdd(layer.pointee.deadline)
                 if deadline < earliestDeadline { earliestDeadline = deadline }
             }
-            xorBytes(into: binBytes.advanced(by: binIndex &* binStride), from: source, count: length)
+            targets[layerIndex] = binBytes.advanced(by: binIndex &* binStride)
             if Int32(length) > bin.pointee.length { bin.pointee.length = Int32(length) }
             bin.pointee.lengthXor ^= UInt16(truncatingIfNeeded: length)
             bin.pointee.count &+= 1
         }
+        xorBytes(intoEach: targets, targetCount: layerCount, from: source, count: length)
         nextSequence = sequence &+ 1
         DataFrameHeader(stream: stream, sequence: UInt32(truncatingIfNeeded: sequence)).write(to: header)
         counters.dataFrames &+= 1

@@ -35,3 +35,42 @@ public func xorBytes(into destination: UnsafeMutableRawPointer, from source: Uns
         offset &+= 1
     }
 }
+
+/// XORs `source` into each of `targetCount` destinations in one pass: the encoder's layers all
+/// take the same packet, so each source word is loaded once instead of once per layer.
+@inlinable
+public func xorBytes(
+    intoEach targets: UnsafePointer<UnsafeMutableRawPointer>, targetCount: Int, from source: UnsafeRawPointer, count: Int
+) {
+    var offset = 0
+    while offset &+ 32 <= count {
+        let s0 = source.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        let s1 = source.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self)
+        let s2 = source.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self)
+        let s3 = source.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self)
+        var target = 0
+        while target < targetCount {
+            let destination = targets[target]
+            destination.storeBytes(
+                of: destination.loadUnaligned(fromByteOffset: offset, as: UInt64.self) ^ s0, toByteOffset: offset, as: UInt64.self)
+            destination.storeBytes(
+                of: destination.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self) ^ s1, toByteOffset: offset &+ 8,
+                as: UInt64.self)
+            destination.storeBytes(
+                of: destination.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self) ^ s2, toByteOffset: offset &+ 16,
+                as: UInt64.self)
+            destination.storeBytes(
+                of: destination.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self) ^ s3, toByteOffset: offset &+ 24,
+                as: UInt64.self)
+            target &+= 1
+        }
+        offset &+= 32
+    }
+    if offset < count {
+        var target = 0
+        while target < targetCount {
+            xorBytes(into: targets[target] + offset, from: source + offset, count: count &- offset)
+            target &+= 1
+        }
+    }
+}

@@ -1,55 +1,55 @@
-/// The gateway logic: routes TUN packets to peers through their encoders, accepts peer datagrams
-/// through their decoders, and keeps peers' liveness with keepalives.
+/// The gateway logic of one lane: routes TUN packets to peers through their encoders, accepts peer
+/// datagrams through their decoders, and keeps peers' liveness with keepalives.
 ///
 /// A state machine fed with packets, datagrams and the time, returning what to send and deliver
 /// through a `GatewayOutput`; it makes no syscalls and reads no clock, so the daemon, the tests
-/// and simulations run the same code. Not thread-safe: owned by the packet thread. Allocates
-/// nothing per packet.
+/// and simulations run the same code. A daemon with several lanes runs one `Gateway` per lane;
+/// they share nothing. Not thread-safe: owned by its lane's thread. Allocates nothing per packet.
 public final class Gateway {
     /// The settings it runs with.
     public let settings: GatewaySettings
+    /// The lane it is: stamped on every frame it sends.
+    public let lane: LaneID
     /// Destination and source lookup.
     public let peerTable: PeerTable
     /// Traffic that belongs to no peer.
     public private(set) var counters = GatewayCounters()
 
-    private let peers: [PeerState]
-    private let keepalive: UnsafeMutableRawPointer
+    private let sessions: [PeerSession]
     private let ipv4MSS: Int
     private let ipv6MSS: Int
     private var events: [GatewayEvent] = []
 
-    /// Creates the gateway; `streams` holds one fresh random stream identity per peer.
-    public init(settings: GatewaySettings, streams: [StreamID], now: UInt64) {
+    /// Creates lane `lane`'s gateway; `streams` holds one fresh random stream identity per peer.
+    public init(settings: GatewaySettings, lane: LaneID = 0, streams: [StreamID], now: UInt64) {
         precondition(streams.count == settings.peers.count, "one stream identity per peer")
         self.settings = settings
+        self.lane = lane
         self.peerTable = PeerTable(peers: settings.peers)
         // A peer stream silent for the peer timeout is gone: frames alone may then confirm another.
         var decoderParameters = settings.decoder
         decoderParameters.streamConfirmation.silenceNanoseconds = settings.peerTimeoutNanoseconds
-        self.peers = settings.peers.indices.map { index in
-            PeerState(
+        self.sessions = settings.peers.indices.map { index in
+            PeerSession(
                 encoder: LayeredEncoder(parameters: settings.fec, stream: streams[index]),
-                decoder: LayeredDecoder(parameters: decoderParameters),
-                nextKeepalive: now)
+                decoderParameters: decoderParameters, peerLanes: settings.peers[index].lanes, nextKeepalive: now)
         }
-        keepalive = .allocate(byteCount: WireFormat.keepaliveSize, alignment: 8)
         ipv4MSS = settings.tunMTU - 40
         ipv6MSS = settings.tunMTU - 60
         events.reserveCapacity(16)
     }
 
-    deinit { keepalive.deallocate() }
-
     /// Number of peers.
-    public var peerCount: Int { peers.count }
+    public var peerCount: Int { sessions.count }
+
+    /// Every peer's identity, in configuration order.
+    public var peerIDs: [PeerID] { sessions.indices.map { PeerID($0) } }
 
     /// Handles a packet read from the TUN device: clamps a SYN's MSS, encodes it for its peer.
-    public func outbound<Output: GatewayOutput>(
-        _ packet: UnsafeMutableRawBufferPointer, now: UInt64, into output: inout Output
-    ) {
-        guard packet.count <= settings.tunMTU, let destination = IPPacket.destination(of: UnsafeRawBufferPointer(packet))
-        else {
+    /// With headroom in front of the packet, its data frame is written there and sent in place.
+    public func outbound<Output: GatewayOutput>(_ packet: PacketBuffer, now: UInt64, into output: inout Output) {
+        let bytes = packet.bytes
+        guard bytes.count <= settings.tunMTU, let destination = IPPacket.destination(of: UnsafeRawBufferPointer(bytes)) else {
             counters.badPackets &+= 1
             return
         }
@@ -58,17 +58,22 @@ public final class Gateway {
             if destination.isMulticast { counters.multicastDropped &+= 1 } else { counters.noRoute &+= 1 }
             return
         }
-        let state = peers[peer]
-        if settings.clampMSS && MSSClamp.clamp(packet, ipv4MSS: ipv4MSS, ipv6MSS: ipv6MSS) {
-            state.counters.mssClamped &+= 1
+        let session = sessions[peer.index]
+        if settings.clampMSS && MSSClamp.clamp(bytes, ipv4MSS: ipv4MSS, ipv6MSS: ipv6MSS) {
+            session.counters.mssClamped &+= 1
         }
         // The receiver switches to a new stream on the word of a keepalive naming it: let the
         // keepalive go first, so the stream's first packets are not held waiting for one.
-        if !state.announced { sendKeepalive(peer, state: state, now: now, into: &output) }
+        if !session.announced { sendKeepalive(peer, session: session, now: now, into: &output) }
         withUnsafeMutablePointer(to: &output) { output in
-            var sink = PeerFrameSink(output: output, peer: peer)
-            state.encoder.encode(UnsafeRawBufferPointer(packet), now: now, into: &sink)
+            var sink = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: packet.headroom)
+            session.encoder.encode(UnsafeRawBufferPointer(bytes), now: now, into: &sink)
         }
+    }
+
+    /// Handles a packet without room around it (tests, tools): its frame is built in a copy.
+    public func outbound<Output: GatewayOutput>(_ packet: UnsafeMutableRawBufferPointer, now: UInt64, into output: inout Output) {
+        outbound(PacketBuffer(bytes: packet), now: now, into: &output)
     }
 
     /// Handles a datagram received from `source`: only a configured peer's frames are used.
@@ -79,53 +84,61 @@ public final class Gateway {
             counters.unknownSource &+= 1
             return
         }
-        let state = peers[peer]
+        let session = sessions[peer.index]
+        let remoteLane: LaneID
         let frame: Frame
         do {
-            frame = try Frame.parse(datagram)
+            (remoteLane, frame) = try Frame.parse(datagram)
         } catch {
-            state.counters.malformed &+= 1
+            session.counters.malformed &+= 1
             return
         }
-        heard(peer, state: state, now: now, into: &output)
+        // A lane first heard through its frames (this gateway restarted) gets its decoder now:
+        // its stream confirms itself after three frames when nothing else is decoded.
+        guard let decoder = session.makeDecoder(for: remoteLane) else {
+            session.counters.laneRefused &+= 1
+            return
+        }
+        heard(peer, session: session, now: now, into: &output)
         withUnsafeMutablePointer(to: &output) { output in
-            var sink = PeerDeliverySink(output: output, peer: peer, state: state)
+            var sink = PeerDeliverySink(output: output, peer: peer, session: session)
             switch frame {
             case .data(let header, let payload):
-                state.counters.dataFramesReceived &+= 1
-                state.counters.dataBytesReceived &+= UInt64(payload.count)
-                state.decoder.receiveData(header, payload: payload, now: now, into: &sink)
+                session.counters.dataFramesReceived &+= 1
+                session.counters.dataBytesReceived &+= UInt64(payload.count)
+                decoder.receiveData(header, payload: payload, now: now, into: &sink)
             case .repair(let header, let payload):
-                state.counters.repairFramesReceived &+= 1
-                state.decoder.receiveRepair(header, payload: payload, now: now, into: &sink)
+                session.counters.repairFramesReceived &+= 1
+                decoder.receiveRepair(header, payload: payload, now: now, into: &sink)
             case .keepalive(let keepalive):
-                state.counters.keepalivesReceived &+= 1
-                state.peerTimestamp = keepalive.timestamp
-                state.peerTimestampReceivedAt = now
+                session.counters.keepalivesReceived &+= 1
+                session.peerTimestamp = keepalive.timestamp
+                session.peerTimestampReceivedAt = now
                 if keepalive.echoedTimestamp != 0 && keepalive.echoedTimestamp <= now {
-                    state.roundTripNanoseconds = now - keepalive.echoedTimestamp
+                    session.roundTripNanoseconds = now - keepalive.echoedTimestamp
                 }
-                state.decoder.receiveKeepalive(keepalive, now: now, into: &sink)
+                decoder.receiveKeepalive(keepalive, now: now, into: &sink)
             }
         }
-        if state.decoder.counters.streamRestarts != state.reportedRestarts {
-            state.reportedRestarts = state.decoder.counters.streamRestarts
-            events.append(.peerRestarted(peer: peer))
+        if decoder.counters.streamRestarts != session.reportedRestarts[remoteLane.index] {
+            session.reportedRestarts[remoteLane.index] = decoder.counters.streamRestarts
+            events.append(.peerRestarted(peer: peer, lane: remoteLane))
         }
     }
 
     /// Runs what is due at `now`: bin flushes, decoder expiry, keepalives, peer timeouts.
     public func tick<Output: GatewayOutput>(now: UInt64, into output: inout Output) {
-        for peer in peers.indices {
-            let state = peers[peer]
+        for index in sessions.indices {
+            let peer = PeerID(index)
+            let session = sessions[index]
             withUnsafeMutablePointer(to: &output) { output in
-                var sink = PeerFrameSink(output: output, peer: peer)
-                state.encoder.tick(now: now, into: &sink)
+                var sink = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0)
+                session.encoder.tick(now: now, into: &sink)
             }
-            state.decoder.tick(now: now)
-            if now >= state.nextKeepalive { sendKeepalive(peer, state: state, now: now, into: &output) }
-            if state.up && now >= state.lastHeard && now - state.lastHeard > settings.peerTimeoutNanoseconds {
-                state.up = false
+            session.tickDecoders(now: now)
+            if now >= session.nextKeepalive { sendKeepalive(peer, session: session, now: now, into: &output) }
+            if session.up && now >= session.lastHeard && now - session.lastHeard > settings.peerTimeoutNanoseconds {
+                session.up = false
                 events.append(.peerDown(peer: peer))
             }
         }
@@ -134,21 +147,25 @@ public final class Gateway {
     /// The time by which `tick` must run next.
     public var nextDeadline: UInt64 {
         var deadline = UInt64.max
-        for state in peers {
-            deadline = min(deadline, state.nextKeepalive)
-            if let flush = state.encoder.nextDeadline { deadline = min(deadline, flush) }
-            if let expiry = state.decoder.nextDeadline { deadline = min(deadline, expiry) }
-            if state.up { deadline = min(deadline, state.lastHeard.saturatingAdd(settings.peerTimeoutNanoseconds).saturatingAdd(1)) }
+        // Index loops: iterating an array of a class in a debug build allocates per element.
+        for index in sessions.indices {
+            let session = sessions[index]
+            deadline = min(deadline, session.nextKeepalive)
+            if let flush = session.encoder.nextDeadline { deadline = min(deadline, flush) }
+            deadline = min(deadline, session.earliestDecoderDeadline())
+            if session.up {
+                deadline = min(deadline, session.lastHeard.saturatingAdd(settings.peerTimeoutNanoseconds).saturatingAdd(1))
+            }
         }
         return deadline
     }
 
     /// Sends the repairs of every partly filled bin, as before an orderly shutdown.
     public func flush<Output: GatewayOutput>(into output: inout Output) {
-        for peer in peers.indices {
+        for index in sessions.indices {
             withUnsafeMutablePointer(to: &output) { output in
-                var sink = PeerFrameSink(output: output, peer: peer)
-                peers[peer].encoder.flush(into: &sink)
+                var sink = PeerFrameSink(output: output, peer: PeerID(index), lane: lane, headroom: 0)
+                sessions[index].encoder.flush(into: &sink)
             }
         }
     }
@@ -160,12 +177,12 @@ public final class Gateway {
         return events
     }
 
-    /// The counters of peer `peer`, with its encoder's and decoder's folded in.
-    public func counters(peer: Int) -> PeerCounters {
-        let state = peers[peer]
-        var counters = state.counters
-        let encoder = state.encoder.counters
-        let decoder = state.decoder.counters
+    /// The counters of peer `peer`, with its encoder's and decoders' folded in.
+    public func counters(peer: PeerID) -> PeerCounters {
+        let session = sessions[peer.index]
+        var counters = session.counters
+        let encoder = session.encoder.counters
+        let decoder = session.decoderCounters
         counters.dataFramesSent = encoder.dataFrames
         counters.dataBytesSent = encoder.dataBytes
         counters.repairFramesSent = encoder.repairFrames
@@ -180,42 +197,50 @@ public final class Gateway {
         counters.farJumpsRefused = decoder.farJumpsRefused
         counters.staleKeepalives = decoder.staleKeepalives
         counters.repairsDropped = decoder.repairsDropped
-        counters.malformed = state.counters.malformed &+ decoder.malformed
+        counters.malformed = session.counters.malformed &+ decoder.malformed
         return counters
     }
 
     /// Whether peer `peer` has been heard from within the peer timeout.
-    public func isUp(peer: Int) -> Bool { peers[peer].up }
+    public func isUp(peer: PeerID) -> Bool { sessions[peer.index].up }
 
     /// The last round-trip time measured with keepalives to peer `peer`, in nanoseconds.
-    public func roundTripNanoseconds(peer: Int) -> UInt64? { peers[peer].roundTripNanoseconds }
+    public func roundTripNanoseconds(peer: PeerID) -> UInt64? { sessions[peer.index].roundTripNanoseconds }
 
-    /// The stream identity of this gateway's encoder for peer `peer`.
-    public func stream(peer: Int) -> StreamID { peers[peer].encoder.stream }
+    /// The stream identity of this lane's encoder for peer `peer`.
+    public func stream(peer: PeerID) -> StreamID { sessions[peer.index].encoder.stream }
 
-    private func heard<Output: GatewayOutput>(_ peer: Int, state: PeerState, now: UInt64, into output: inout Output) {
-        state.lastHeard = now
-        guard !state.up else { return }
-        state.up = true
+    /// The peer's lanes this lane decodes (it has heard their keepalives).
+    public func remoteLanes(peer: PeerID) -> [LaneID] { sessions[peer.index].decodedLanes }
+
+    private func heard<Output: GatewayOutput>(_ peer: PeerID, session: PeerSession, now: UInt64, into output: inout Output) {
+        session.lastHeard = now
+        guard !session.up else { return }
+        session.up = true
         events.append(.peerUp(peer: peer))
         // Answer at once, so a peer that has just come up learns of us without waiting an interval.
-        sendKeepalive(peer, state: state, now: now, into: &output)
+        sendKeepalive(peer, session: session, now: now, into: &output)
     }
 
-    private func sendKeepalive<Output: GatewayOutput>(_ peer: Int, state: PeerState, now: UInt64, into output: inout Output) {
-        let echo = state.peerTimestamp == 0 ? 0 : state.peerTimestamp &+ (now &- state.peerTimestampReceivedAt)
-        KeepaliveFrame(
-            stream: state.encoder.stream,
-            nextSequence: UInt32(truncatingIfNeeded: state.encoder.nextSequence),
-            decodingStream: state.decoder.currentStream ?? StreamID(0),
+    private func sendKeepalive<Output: GatewayOutput>(_ peer: PeerID, session: PeerSession, now: UInt64, into output: inout Output) {
+        let echo = session.peerTimestamp == 0 ? 0 : session.peerTimestamp &+ (now &- session.peerTimestampReceivedAt)
+        // The stream this lane decodes from the peer's lane of the same index, if any.
+        let decoding = session.decoder(for: lane)?.currentStream ?? StreamID(0)
+        let keepalive = KeepaliveFrame(
+            stream: session.encoder.stream,
+            nextSequence: UInt32(truncatingIfNeeded: session.encoder.nextSequence),
+            decodingStream: decoding,
             timestamp: max(now, 1),
-            echoedTimestamp: echo
-        ).write(to: keepalive)
-        output.send(
-            header: UnsafeRawBufferPointer(start: keepalive, count: WireFormat.keepaliveSize),
-            payload: UnsafeRawBufferPointer(start: nil, count: 0), toPeer: peer)
-        state.counters.keepalivesSent &+= 1
-        state.announced = true
-        state.nextKeepalive = now.saturatingAdd(settings.keepaliveIntervalNanoseconds)
+            echoedTimestamp: echo)
+        let lane = lane
+        let total = WireFormat.envelopeSize + WireFormat.keepaliveSize
+        output.send(toPeer: peer, capacity: total) { slot in
+            keepalive.write(to: slot + WireFormat.envelopeSize)
+            WireFormat.writePlaintextEnvelope(slot, type: .keepalive, lane: lane)
+            return total
+        }
+        session.counters.keepalivesSent &+= 1
+        session.announced = true
+        session.nextKeepalive = now.saturatingAdd(settings.keepaliveIntervalNanoseconds)
     }
 }

@@ -1,20 +1,24 @@
-/// Where the gateway logic puts its results: datagrams for peers and packets for the TUN device.
+/// Where the gateway logic puts its results: frames for peers and packets for the TUN device.
 ///
-/// The daemon implements it with a `sendmmsg` batch and TUN writes; tests record. The bytes are
-/// valid only during the call (a data frame's payload is the packet being handled).
+/// The daemon implements it with a `sendmmsg` batch and TUN writes; tests record. Every frame is
+/// one contiguous buffer, so it can be sealed in place and sent with one `iovec`.
 public protocol GatewayOutput {
-    /// Sends one frame, `header` then `payload`, to peer number `peer`.
-    mutating func send(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, toPeer peer: Int)
-    /// Writes one packet into the TUN device.
-    mutating func deliver(_ packet: UnsafeRawBufferPointer, fromPeer peer: Int)
+    /// Sends a frame laid out in memory that stays valid and unchanged until the output has sent
+    /// it: a data frame, written into the room in front of its packet.
+    mutating func send(frame: UnsafeRawBufferPointer, toPeer peer: PeerID)
+    /// Sends a frame the output keeps a copy of: `write` fills `capacity` bytes of the output's
+    /// own memory and returns the frame's length. The output counts what it has no room for.
+    mutating func send(toPeer peer: PeerID, capacity: Int, write: (UnsafeMutableRawPointer) -> Int)
+    /// Writes one packet into the TUN device. The bytes are valid only during the call.
+    mutating func deliver(_ packet: UnsafeRawBufferPointer, fromPeer peer: PeerID)
 }
 
 /// Something the gateway noticed that an operator wants to hear about (rare; logged).
 public enum GatewayEvent: Sendable, Equatable {
     /// A peer was heard from after silence (or for the first time).
-    case peerUp(peer: Int)
+    case peerUp(peer: PeerID)
     /// A peer was silent for longer than the peer timeout.
-    case peerDown(peer: Int)
-    /// A peer started a new stream: it restarted.
-    case peerRestarted(peer: Int)
+    case peerDown(peer: PeerID)
+    /// A lane of the peer started a new stream: the peer restarted.
+    case peerRestarted(peer: PeerID, lane: LaneID)
 }

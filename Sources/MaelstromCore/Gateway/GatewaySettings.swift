@@ -6,12 +6,15 @@ public struct PeerSettings: Sendable, Equatable {
     public var endpoint: Endpoint
     /// The networks behind it: packets to these go to this peer.
     public var subnets: [IPPrefix]
+    /// The most lanes it runs; frames of its lanes beyond are refused (each gets a decoder).
+    public var lanes: Int
 
     /// Creates peer settings.
-    public init(name: String, endpoint: Endpoint, subnets: [IPPrefix]) {
+    public init(name: String, endpoint: Endpoint, subnets: [IPPrefix], lanes: Int = LaneID.maxLanes) {
         self.name = name
         self.endpoint = endpoint
         self.subnets = subnets
+        self.lanes = lanes
     }
 }
 

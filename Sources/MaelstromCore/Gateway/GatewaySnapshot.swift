@@ -1,24 +1,66 @@
-/// Counters of the I/O around the gateway logic: what the devices and sockets refused.
+/// Counters of the I/O around the gateway logic: what the devices and sockets did and refused.
 public struct DataPlaneCounters: Sendable, Equatable {
-    /// Packets read from the TUN device that were cut short (larger than the read slot) and dropped.
+    /// Packets read from the TUN device (after splitting super-segments).
+    public var packetsRead: UInt64 = 0
+    /// TUN reads that returned a TCP or UDP super-segment, split in user space.
+    public var superSegmentsRead: UInt64 = 0
+    /// Packets read from the TUN device that were cut short or malformed (offload header), dropped.
     public var tunReadTruncated: UInt64 = 0
+    /// Packets written to the TUN device.
+    public var packetsWritten: UInt64 = 0
+    /// TUN writes that carried several packets coalesced into one super-segment.
+    public var coalescedWrites: UInt64 = 0
     /// Packets the TUN device refused to take.
     public var tunWriteDropped: UInt64 = 0
-    /// Datagrams larger than the receive slot, dropped.
-    public var udpReceiveTruncated: UInt64 = 0
-    /// Datagrams the kernel refused to send (unreachable, too big…).
-    public var udpSendRefused: UInt64 = 0
-    /// Datagrams dropped because the socket's send queue stayed full.
-    public var sendQueueDrops: UInt64 = 0
-    /// `sendmmsg` calls made.
-    public var sendBatches: UInt64 = 0
     /// Datagrams received.
     public var datagramsReceived: UInt64 = 0
-    /// Packets read from the TUN device.
-    public var packetsRead: UInt64 = 0
+    /// Datagrams larger than the receive slot, dropped.
+    public var udpReceiveTruncated: UInt64 = 0
+    /// Datagrams handed to the kernel.
+    public var datagramsSent: UInt64 = 0
+    /// Datagrams the kernel refused to send (unreachable, too big…).
+    public var udpSendRefused: UInt64 = 0
+    /// Segmented sends (`UDP_SEGMENT`) made.
+    public var segmentedSends: UInt64 = 0
+    /// Coalesced receive runs (`UDP_GRO`) split.
+    public var coalescedReceives: UInt64 = 0
+    /// Times the kernel refused segmented sends and the socket went back to plain ones.
+    public var segmentationFallbacks: UInt64 = 0
+    /// Times the socket's send queue was full and the lane waited for it to drain (EPOLLOUT).
+    public var sendBlocked: UInt64 = 0
+    /// Frames dropped because the send queue was full and the lane's own batch too.
+    public var sendQueueDrops: UInt64 = 0
+    /// Frames dropped because the send queue stayed full for longer than the stall limit.
+    public var sendStallDrops: UInt64 = 0
+    /// `sendmmsg` calls made.
+    public var sendBatches: UInt64 = 0
+    /// The TUN offloads in use (a gauge, not a count): 1 virtio-net header, 2 TSO, 4 USO.
+    public var tunOffloads: UInt64 = 0
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Adds `other`'s counts to these.
+    public mutating func add(_ other: DataPlaneCounters) {
+        packetsRead &+= other.packetsRead
+        superSegmentsRead &+= other.superSegmentsRead
+        tunReadTruncated &+= other.tunReadTruncated
+        packetsWritten &+= other.packetsWritten
+        coalescedWrites &+= other.coalescedWrites
+        tunWriteDropped &+= other.tunWriteDropped
+        datagramsReceived &+= other.datagramsReceived
+        udpReceiveTruncated &+= other.udpReceiveTruncated
+        datagramsSent &+= other.datagramsSent
+        udpSendRefused &+= other.udpSendRefused
+        segmentedSends &+= other.segmentedSends
+        coalescedReceives &+= other.coalescedReceives
+        segmentationFallbacks &+= other.segmentationFallbacks
+        sendBlocked &+= other.sendBlocked
+        sendQueueDrops &+= other.sendQueueDrops
+        sendStallDrops &+= other.sendStallDrops
+        sendBatches &+= other.sendBatches
+        tunOffloads = max(tunOffloads, other.tunOffloads)
+    }
 }
 
 /// A copy of everything a running gateway counts, taken by its packet thread for others to read.
@@ -64,14 +106,37 @@ public struct GatewaySnapshot: Sendable, Equatable {
     }
 }
 
+extension GatewaySnapshot {
+    /// One snapshot of several lanes: counters added up, a peer up when any lane hears it, the
+    /// smallest round-trip time any lane measured, the latest time taken.
+    public static func merging(_ lanes: [GatewaySnapshot]) -> GatewaySnapshot? {
+        guard var merged = lanes.first else { return nil }
+        for lane in lanes.dropFirst() {
+            for index in merged.peers.indices where index < lane.peers.count {
+                let other = lane.peers[index]
+                merged.peers[index].up = merged.peers[index].up || other.up
+                if let rtt = other.roundTripNanoseconds {
+                    merged.peers[index].roundTripNanoseconds = min(merged.peers[index].roundTripNanoseconds ?? .max, rtt)
+                }
+                merged.peers[index].counters.add(other.counters)
+            }
+            merged.gateway.add(lane.gateway)
+            merged.dataPlane.add(lane.dataPlane)
+            merged.takenAtNanoseconds = max(merged.takenAtNanoseconds, lane.takenAtNanoseconds)
+        }
+        return merged
+    }
+}
+
 extension Gateway {
     /// Copies the counters of every peer (allocates: call it about once a second, not per packet).
     public func snapshot(dataPlane: DataPlaneCounters, now: UInt64) -> GatewaySnapshot {
         GatewaySnapshot(
             peers: settings.peers.indices.map { index in
-                GatewaySnapshot.Peer(
-                    name: settings.peers[index].name, endpoint: settings.peers[index].endpoint, up: isUp(peer: index),
-                    roundTripNanoseconds: roundTripNanoseconds(peer: index), counters: counters(peer: index))
+                let peer = PeerID(index)
+                return GatewaySnapshot.Peer(
+                    name: settings.peers[index].name, endpoint: settings.peers[index].endpoint, up: isUp(peer: peer),
+                    roundTripNanoseconds: roundTripNanoseconds(peer: peer), counters: counters(peer: peer))
             },
             gateway: counters, dataPlane: dataPlane, takenAtNanoseconds: now)
     }

@@ -26,6 +26,13 @@ public struct LatencyHistogram: Sendable, Equatable {
         sumNanoseconds &+= nanoseconds
     }
 
+    /// Adds `other`'s values to these.
+    public mutating func add(_ other: LatencyHistogram) {
+        for index in buckets.indices { buckets[index] &+= other.buckets[index] }
+        count &+= other.count
+        sumNanoseconds &+= other.sumNanoseconds
+    }
+
     /// The bucket bound below which `fraction` of the values lie (an upper estimate), in seconds.
     public func quantileSeconds(_ fraction: Double) -> Double {
         guard count > 0 else { return 0 }
@@ -83,6 +90,8 @@ public struct PeerCounters: Sendable, Equatable {
     public var staleKeepalives: UInt64 = 0
     /// Repairs that could not be kept waiting: no room in the pool, or overlapping one kept.
     public var repairsDropped: UInt64 = 0
+    /// Datagrams from a lane of the peer's beyond its configured `lanes`: refused.
+    public var laneRefused: UInt64 = 0
     /// TCP SYNs whose MSS was lowered on the way to this peer.
     public var mssClamped: UInt64 = 0
     /// Recovery latency of rebuilt packets.
@@ -90,6 +99,34 @@ public struct PeerCounters: Sendable, Equatable {
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Adds `other`'s counts to these (the lanes of one gateway).
+    public mutating func add(_ other: PeerCounters) {
+        dataFramesSent &+= other.dataFramesSent
+        dataBytesSent &+= other.dataBytesSent
+        repairFramesSent &+= other.repairFramesSent
+        repairBytesSent &+= other.repairBytesSent
+        keepalivesSent &+= other.keepalivesSent
+        dataFramesReceived &+= other.dataFramesReceived
+        dataBytesReceived &+= other.dataBytesReceived
+        repairFramesReceived &+= other.repairFramesReceived
+        keepalivesReceived &+= other.keepalivesReceived
+        packetsDelivered &+= other.packetsDelivered
+        rebuilt &+= other.rebuilt
+        unrecoverable &+= other.unrecoverable
+        duplicates &+= other.duplicates
+        malformed &+= other.malformed
+        late &+= other.late
+        streamRestarts &+= other.streamRestarts
+        staleStreamFrames &+= other.staleStreamFrames
+        unconfirmedStreamFrames &+= other.unconfirmedStreamFrames
+        farJumpsRefused &+= other.farJumpsRefused
+        staleKeepalives &+= other.staleKeepalives
+        repairsDropped &+= other.repairsDropped
+        laneRefused &+= other.laneRefused
+        mssClamped &+= other.mssClamped
+        recoveryLatency.add(other.recoveryLatency)
+    }
 
     /// The fraction of the peer's data packets that the WAN lost (rebuilt or not).
     public var lossRate: Double {
@@ -111,4 +148,12 @@ public struct GatewayCounters: Sendable, Equatable {
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Adds `other`'s counts to these.
+    public mutating func add(_ other: GatewayCounters) {
+        unknownSource &+= other.unknownSource
+        noRoute &+= other.noRoute
+        multicastDropped &+= other.multicastDropped
+        badPackets &+= other.badPackets
+    }
 }

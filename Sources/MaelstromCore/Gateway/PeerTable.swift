@@ -5,7 +5,7 @@
 public struct PeerTable: Sendable {
     private struct Route: Sendable {
         var prefix: IPPrefix
-        var peer: Int
+        var peer: PeerID
     }
 
     private let routes: [Route]
@@ -15,14 +15,14 @@ public struct PeerTable: Sendable {
     public init(peers: [PeerSettings]) {
         var routes: [Route] = []
         for (index, peer) in peers.enumerated() {
-            for prefix in peer.subnets { routes.append(Route(prefix: prefix, peer: index)) }
+            for prefix in peer.subnets { routes.append(Route(prefix: prefix, peer: PeerID(index))) }
         }
         self.routes = routes.sorted { $0.prefix.length > $1.prefix.length }
         self.endpoints = peers.map(\.endpoint)
     }
 
     /// The peer whose subnets hold `destination` most specifically, if any.
-    public func peer(for destination: IPAddress) -> Int? {
+    public func peer(for destination: IPAddress) -> PeerID? {
         routes.withUnsafeBufferPointer { routes in
             for route in routes where route.prefix.contains(destination) { return route.peer }
             return nil
@@ -30,9 +30,9 @@ public struct PeerTable: Sendable {
     }
 
     /// The peer configured with exactly this endpoint, if any.
-    public func peer(at endpoint: Endpoint) -> Int? {
+    public func peer(at endpoint: Endpoint) -> PeerID? {
         endpoints.withUnsafeBufferPointer { endpoints in
-            for index in 0..<endpoints.count where endpoints[index] == endpoint { return index }
+            for index in 0..<endpoints.count where endpoints[index] == endpoint { return PeerID(index) }
             return nil
         }
     }

@@ -157,11 +157,13 @@ struct SimulatedLink: FrameSink {
             return
         }
         let base = frame.baseAddress!
-        base.copyMemory(from: header.baseAddress!, byteCount: header.count)
-        (base + header.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        let headerEnd = WireFormat.envelopeSize + header.count
+        (base + WireFormat.envelopeSize).copyMemory(from: header.baseAddress!, byteCount: header.count)
+        (base + headerEnd).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        WireFormat.writePlaintextEnvelope(base, type: kind == .data ? .data : .repair, lane: 0)
         var sink = RecorderSink(recorder: recorder)
         decoder.receive(
-            datagram: UnsafeRawBufferPointer(start: base, count: header.count + payload.count), now: now, into: &sink)
+            datagram: UnsafeRawBufferPointer(start: base, count: headerEnd + payload.count), now: now, into: &sink)
     }
 
     func report(encoder: LayeredEncoder) -> SimulationReport {

@@ -1,45 +1,86 @@
-/// The three frame types of the Maelstrom wire format (docs/PROTOCOL.md) and their parser.
-public enum FrameType: UInt8, Sendable {
+/// The frame types of the Maelstrom wire format (docs/PROTOCOL.md).
+public enum FrameType: UInt8, Sendable, CaseIterable {
     /// One IP packet with its stream and sequence number.
     case data = 1
     /// The XOR of several data packets of one stream, with a description of its members.
     case repair = 2
     /// A liveness and restart signal between gateways; carries no packet.
     case keepalive = 3
+
+    /// Bytes of this type's own header, after the envelope.
+    @inlinable
+    public var bodyHeaderSize: Int {
+        switch self {
+        case .data: WireFormat.dataHeaderSize
+        case .repair: WireFormat.repairHeaderSize
+        case .keepalive: WireFormat.keepaliveSize
+        }
+    }
 }
 
-/// Sizes and constants of the wire format.
+/// Sizes and constants of the wire format, and the envelope every frame starts with.
+///
+/// A frame is a 16-byte envelope (version, type, the sender's lane, flags, and 12 bytes that a
+/// sealed frame fills with its session index and counter) followed by the type's header and
+/// payload. In a plaintext frame, bytes 8–9 hold a checksum over both headers.
 public enum WireFormat {
     /// The protocol version in byte 0 of every frame.
-    public static let version: UInt8 = 1
-    /// Bytes before the payload of a data frame.
-    public static let dataHeaderSize = 12
-    /// Bytes before the payload of a repair frame.
-    public static let repairHeaderSize = 18
-    /// Size of a keepalive frame.
-    public static let keepaliveSize = 32
-    /// The largest header, which the WAN MTU must leave room for on top of the TUN MTU.
-    public static let maxHeaderSize = repairHeaderSize
+    public static let version: UInt8 = 2
+    /// Bytes of the envelope in front of every frame's own header.
+    public static let envelopeSize = 16
+    /// Bytes of a data frame's own header (stream, sequence).
+    public static let dataHeaderSize = 8
+    /// Bytes of a repair frame's own header.
+    public static let repairHeaderSize = 14
+    /// Bytes of a keepalive's own header (it has no payload).
+    public static let keepaliveSize = 28
+    /// Envelope plus the largest own header: what the WAN MTU must leave room for on top of the TUN MTU.
+    public static let maxHeaderSize = envelopeSize + repairHeaderSize
+    /// Bytes in front of a data frame's packet: envelope plus data header.
+    public static let dataFrameHeadroom = envelopeSize + dataHeaderSize
+    /// Offset of the plaintext header checksum.
+    @usableFromInline static let checksumOffset = 8
 
-    /// Ones'-complement sum of the header's 16-bit words with the checksum field (bytes 2–3) as zero.
+    /// Ones'-complement sum of the header's 16-bit words with the checksum field (bytes 8–9) left out.
     ///
-    /// It guards the header against datagrams that are not Maelstrom frames at all (random bytes
-    /// from the peer's address must never reset a stream); it is not authentication.
+    /// It guards the headers of a plaintext frame against datagrams that are not Maelstrom frames
+    /// at all; it is not authentication.
     @inlinable
     public static func headerChecksum(_ header: UnsafeRawPointer, count: Int) -> UInt16 {
-        var sum: UInt32 = UInt32(header.loadBigEndianUInt16(at: 0))
-        var offset = 4
-        while offset + 2 <= count {
-            sum &+= UInt32(header.loadBigEndianUInt16(at: offset))
-            offset += 2
-        }
-        while sum > 0xFFFF { sum = (sum & 0xFFFF) &+ (sum >> 16) }
-        return ~UInt16(truncatingIfNeeded: sum)
+        // The whole header, then its checksum field taken out again (ones'-complement subtraction).
+        let whole = InternetChecksum.sum(header, count: count)
+        let field = UInt64(header.loadUnaligned(fromByteOffset: checksumOffset, as: UInt16.self))
+        return InternetChecksum.checksum(whole &+ (0xFFFF &- field))
     }
 
+    /// Writes the envelope of a plaintext frame at `frame`, whose own header of `type` already
+    /// follows it, and its checksum.
     @inlinable
-    static func sealHeader(_ header: UnsafeMutableRawPointer, count: Int) {
-        header.storeBigEndian(headerChecksum(UnsafeRawPointer(header), count: count), at: 2)
+    public static func writePlaintextEnvelope(_ frame: UnsafeMutableRawPointer, type: FrameType, lane: LaneID) {
+        frame.storeBytes(of: version, toByteOffset: 0, as: UInt8.self)
+        frame.storeBytes(of: type.rawValue, toByteOffset: 1, as: UInt8.self)
+        frame.storeBytes(of: lane.rawValue, toByteOffset: 2, as: UInt8.self)
+        frame.storeBytes(of: 0, toByteOffset: 3, as: UInt8.self)
+        frame.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
+        frame.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
+        let checksum = headerChecksum(UnsafeRawPointer(frame), count: envelopeSize + type.bodyHeaderSize)
+        frame.storeBigEndian(checksum, at: checksumOffset)
+    }
+
+    /// A whole plaintext frame as bytes: envelope, `header` (the type's own header) and `payload`.
+    public static func plaintextFrame(
+        type: FrameType, lane: LaneID = 0, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer
+    ) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: envelopeSize + header.count + payload.count)
+        bytes.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress!
+            if let source = header.baseAddress { (base + envelopeSize).copyMemory(from: source, byteCount: header.count) }
+            if let source = payload.baseAddress {
+                (base + envelopeSize + header.count).copyMemory(from: source, byteCount: payload.count)
+            }
+            writePlaintextEnvelope(base, type: type, lane: lane)
+        }
+        return bytes
     }
 }
 
@@ -56,14 +97,11 @@ public struct DataFrameHeader: Sendable, Equatable {
         self.sequence = sequence
     }
 
-    /// Writes the 12 header bytes at `destination`.
+    /// Writes the 8 header bytes at `destination`.
     @inlinable
     public func write(to destination: UnsafeMutableRawPointer) {
-        destination.storeBytes(of: WireFormat.version, toByteOffset: 0, as: UInt8.self)
-        destination.storeBytes(of: FrameType.data.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBigEndian(stream.rawValue, at: 4)
-        destination.storeBigEndian(sequence, at: 8)
-        WireFormat.sealHeader(destination, count: WireFormat.dataHeaderSize)
+        destination.storeBigEndian(stream.rawValue, at: 0)
+        destination.storeBigEndian(sequence, at: 4)
     }
 }
 
@@ -94,24 +132,21 @@ public struct RepairFrameHeader: Sendable, Equatable {
         self.lengthXor = lengthXor
     }
 
-    /// Writes the 18 header bytes at `destination`.
+    /// Writes the 14 header bytes at `destination`.
     @inlinable
     public func write(to destination: UnsafeMutableRawPointer) {
-        destination.storeBytes(of: WireFormat.version, toByteOffset: 0, as: UInt8.self)
-        destination.storeBytes(of: FrameType.repair.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBigEndian(stream.rawValue, at: 4)
-        destination.storeBigEndian(firstSequence, at: 8)
-        destination.storeBigEndian(stride, at: 12)
-        destination.storeBytes(of: layer, toByteOffset: 14, as: UInt8.self)
-        destination.storeBytes(of: count, toByteOffset: 15, as: UInt8.self)
-        destination.storeBigEndian(lengthXor, at: 16)
-        WireFormat.sealHeader(destination, count: WireFormat.repairHeaderSize)
+        destination.storeBigEndian(stream.rawValue, at: 0)
+        destination.storeBigEndian(firstSequence, at: 4)
+        destination.storeBigEndian(stride, at: 8)
+        destination.storeBytes(of: layer, toByteOffset: 10, as: UInt8.self)
+        destination.storeBytes(of: count, toByteOffset: 11, as: UInt8.self)
+        destination.storeBigEndian(lengthXor, at: 12)
     }
 }
 
 /// A keepalive: who is sending, how far its stream has got, and what it is decoding.
 public struct KeepaliveFrame: Sendable, Equatable {
-    /// The sender's current encoder stream.
+    /// The sender's current encoder stream (of the lane that sends the keepalive).
     public var stream: StreamID
     /// The next data sequence number the sender will use, modulo 2³².
     public var nextSequence: UInt32
@@ -131,17 +166,14 @@ public struct KeepaliveFrame: Sendable, Equatable {
         self.echoedTimestamp = echoedTimestamp
     }
 
-    /// Writes the 32 bytes of the frame at `destination`.
+    /// Writes the 28 header bytes at `destination`.
     @inlinable
     public func write(to destination: UnsafeMutableRawPointer) {
-        destination.storeBytes(of: WireFormat.version, toByteOffset: 0, as: UInt8.self)
-        destination.storeBytes(of: FrameType.keepalive.rawValue, toByteOffset: 1, as: UInt8.self)
-        destination.storeBigEndian(stream.rawValue, at: 4)
-        destination.storeBigEndian(nextSequence, at: 8)
-        destination.storeBigEndian(decodingStream.rawValue, at: 12)
-        destination.storeBigEndian(timestamp, at: 16)
-        destination.storeBigEndian(echoedTimestamp, at: 24)
-        WireFormat.sealHeader(destination, count: WireFormat.keepaliveSize)
+        destination.storeBigEndian(stream.rawValue, at: 0)
+        destination.storeBigEndian(nextSequence, at: 4)
+        destination.storeBigEndian(decodingStream.rawValue, at: 8)
+        destination.storeBigEndian(timestamp, at: 12)
+        destination.storeBigEndian(echoedTimestamp, at: 20)
     }
 }
 
@@ -154,52 +186,53 @@ public enum Frame {
     /// A keepalive.
     case keepalive(KeepaliveFrame)
 
-    /// Reads one datagram, checking every bound; never traps, whatever the bytes.
+    /// Reads one plaintext datagram, checking every bound; never traps, whatever the bytes.
+    /// Returns the sender's lane with the frame.
     @inlinable
-    public static func parse(_ datagram: UnsafeRawBufferPointer) throws(WireError) -> Frame {
-        guard datagram.count >= WireFormat.dataHeaderSize, let base = datagram.baseAddress else {
-            throw WireError(.truncated)
-        }
+    public static func parse(_ datagram: UnsafeRawBufferPointer) throws(WireError) -> (lane: LaneID, frame: Frame) {
+        guard datagram.count >= WireFormat.envelopeSize, let base = datagram.baseAddress else { throw WireError(.truncated) }
         guard base.load(as: UInt8.self) == WireFormat.version else { throw WireError(.unknownVersion) }
-        let type = base.load(fromByteOffset: 1, as: UInt8.self)
-        let headerSize: Int
-        switch type {
-        case FrameType.data.rawValue: headerSize = WireFormat.dataHeaderSize
-        case FrameType.repair.rawValue: headerSize = WireFormat.repairHeaderSize
-        case FrameType.keepalive.rawValue: headerSize = WireFormat.keepaliveSize
-        default: throw WireError(.unknownType)
-        }
+        guard let type = FrameType(rawValue: base.load(fromByteOffset: 1, as: UInt8.self)) else { throw WireError(.unknownType) }
+        let lane = LaneID(base.load(fromByteOffset: 2, as: UInt8.self))
+        guard base.load(fromByteOffset: 3, as: UInt8.self) == 0 else { throw WireError(.sealed) }
+        let headerSize = WireFormat.envelopeSize + type.bodyHeaderSize
         guard datagram.count >= headerSize else { throw WireError(.truncated) }
-        guard base.loadBigEndianUInt16(at: 2) == WireFormat.headerChecksum(base, count: headerSize) else {
+        guard base.loadBigEndianUInt16(at: WireFormat.checksumOffset) == WireFormat.headerChecksum(base, count: headerSize) else {
             throw WireError(.badChecksum)
         }
-        let stream = StreamID(base.loadBigEndianUInt32(at: 4))
-        let payload = UnsafeRawBufferPointer(rebasing: datagram[headerSize...])
+        guard lane.index < LaneID.maxLanes else { throw WireError(.laneOutOfRange) }
+        return (lane, try parseBody(type, header: base + WireFormat.envelopeSize, payload: UnsafeRawBufferPointer(rebasing: datagram[headerSize...])))
+    }
+
+    /// Reads a frame's own header (at `header`, as long as its type needs) and its payload.
+    @inlinable
+    public static func parseBody(_ type: FrameType, header: UnsafeRawPointer, payload: UnsafeRawBufferPointer) throws(WireError) -> Frame {
+        let stream = StreamID(header.loadBigEndianUInt32(at: 0))
         switch type {
-        case FrameType.data.rawValue:
+        case .data:
             guard !payload.isEmpty else { throw WireError(.emptyPayload) }
-            return .data(DataFrameHeader(stream: stream, sequence: base.loadBigEndianUInt32(at: 8)), payload: payload)
-        case FrameType.repair.rawValue:
-            let header = RepairFrameHeader(
+            return .data(DataFrameHeader(stream: stream, sequence: header.loadBigEndianUInt32(at: 4)), payload: payload)
+        case .repair:
+            let repair = RepairFrameHeader(
                 stream: stream,
-                firstSequence: base.loadBigEndianUInt32(at: 8),
-                stride: base.loadBigEndianUInt16(at: 12),
-                layer: base.load(fromByteOffset: 14, as: UInt8.self),
-                count: base.load(fromByteOffset: 15, as: UInt8.self),
-                lengthXor: base.loadBigEndianUInt16(at: 16))
-            guard header.count >= 1, header.stride >= 1, Int(header.layer) < FECParameters.maxLayers else {
+                firstSequence: header.loadBigEndianUInt32(at: 4),
+                stride: header.loadBigEndianUInt16(at: 8),
+                layer: header.load(fromByteOffset: 10, as: UInt8.self),
+                count: header.load(fromByteOffset: 11, as: UInt8.self),
+                lengthXor: header.loadBigEndianUInt16(at: 12))
+            guard repair.count >= 1, repair.stride >= 1, Int(repair.layer) < FECParameters.maxLayers else {
                 throw WireError(.badRepairDescription)
             }
             guard !payload.isEmpty else { throw WireError(.emptyPayload) }
-            return .repair(header, payload: payload)
-        default:
+            return .repair(repair, payload: payload)
+        case .keepalive:
             return .keepalive(
                 KeepaliveFrame(
                     stream: stream,
-                    nextSequence: base.loadBigEndianUInt32(at: 8),
-                    decodingStream: StreamID(base.loadBigEndianUInt32(at: 12)),
-                    timestamp: base.loadBigEndianUInt64(at: 16),
-                    echoedTimestamp: base.loadBigEndianUInt64(at: 24)))
+                    nextSequence: header.loadBigEndianUInt32(at: 4),
+                    decodingStream: StreamID(header.loadBigEndianUInt32(at: 8)),
+                    timestamp: header.loadBigEndianUInt64(at: 12),
+                    echoedTimestamp: header.loadBigEndianUInt64(at: 20)))
         }
     }
 }

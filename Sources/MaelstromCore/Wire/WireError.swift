@@ -10,6 +10,8 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case badChecksum = "wire.checksum"
         case emptyPayload = "wire.empty-payload"
         case badRepairDescription = "wire.repair-description"
+        case sealed = "wire.sealed"
+        case laneOutOfRange = "wire.lane"
     }
 
     /// What was wrong.
@@ -27,6 +29,8 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badChecksum: "header checksum does not match"
         case .emptyPayload: "data or repair frame without payload"
         case .badRepairDescription: "repair with zero members, zero stride or a layer out of range"
+        case .sealed: "sealed frame where a plaintext one was expected, or unknown flags"
+        case .laneOutOfRange: "sender lane beyond the largest lane count"
         }
     }
 

@@ -1,0 +1,167 @@
+import MaelstromCore
+
+/// One lane's packet loop: its packet device and datagram transport driving its `Gateway`.
+///
+/// How a turn goes:
+/// 1. wait until the device or the transport is ready, or the gateway's next deadline;
+/// 2. if frames were left pending on a full socket queue, send them now that it is writable;
+/// 3. receive datagrams (a few batches at most): decode, queue the packets for the device, write
+///    them (coalesced where the device can) before the datagram slots are reused;
+/// 4. unless sends are pending, read packets (a few batches at most): encode, build each data
+///    frame in front of its packet, send the batch before the packet slots are reused;
+/// 5. run the gateway's timers (flushes, keepalives, expiry) and publish counters once a second.
+/// Bounded batches per turn keep either direction from starving the other, and nothing waits on
+/// a full socket: the loop watches for writability instead and goes on receiving.
+///
+/// Generic over its seams, so unit tests and `bench dataplane` run it on in-memory fakes and the
+/// daemon on a TUN queue and a UDP socket. Owned by one thread; allocates nothing per packet.
+public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransport, Waiter: ReadinessWaiter, Clock: DataPlaneClock> {
+    /// The lane this loop runs.
+    public var lane: LaneID { gateway.lane }
+    /// The lane's gateway logic.
+    public let gateway: Gateway
+    /// Stops the loop from any thread.
+    public let control: DataPlaneControl
+
+    let device: Device
+    let transport: Transport
+    let waiter: Waiter
+    let clock: Clock
+    let packets: PacketBatch
+    let datagrams: DatagramBatch
+    let sender: LaneSender<Transport>
+    private let board: SnapshotBoard
+    private let onEvent: @Sendable (GatewayEvent) -> Void
+    private let counters: UnsafeMutablePointer<DataPlaneCounters>
+    private let publishInterval: UInt64
+    private var nextPublish: UInt64 = 0
+    private var output: LaneOutput<Device, Transport>
+
+    /// Bounds the work done for one side before the other is looked at again.
+    static var batchesPerTurn: Int { 8 }
+    /// The longest wait, so a stop request without a wakeup is still seen.
+    static var maxWaitNanoseconds: UInt64 { 100_000_000 }
+
+    /// Prepares the loop; `peerAddresses[i]` is where peer `i`'s frames go.
+    public init(
+        gateway: Gateway, device: Device, transport: Transport, waiter: Waiter, clock: Clock,
+        peerAddresses: [SocketAddress], board: SnapshotBoard, control: DataPlaneControl,
+        packetBatch: Int = 128, datagramBatch: Int = 128, publishIntervalNanoseconds: UInt64 = 1_000_000_000,
+        stallNanoseconds: UInt64 = 200_000_000, onEvent: @escaping @Sendable (GatewayEvent) -> Void = { _ in }
+    ) {
+        self.gateway = gateway
+        self.device = device
+        self.transport = transport
+        self.waiter = waiter
+        self.clock = clock
+        self.board = board
+        self.control = control
+        self.onEvent = onEvent
+        self.publishInterval = publishIntervalNanoseconds
+        let mtu = gateway.settings.tunMTU
+        packets = PacketBatch(capacity: packetBatch, slotSize: mtu)
+        datagrams = DatagramBatch(capacity: datagramBatch, slotSize: mtu + WireFormat.maxHeaderSize + 64)
+        counters = .allocate(capacity: 1)
+        counters.initialize(to: DataPlaneCounters())
+        // Every data frame of a full packet batch, the repairs it completes, and keepalives; the
+        // copied ones (repairs, keepalives) get slots large enough for a whole frame.
+        let outgoing = OutgoingBatch(capacity: packetBatch * 2 + 64, headerCapacity: mtu + WireFormat.maxHeaderSize + 64)
+        sender = LaneSender(batch: outgoing, transport: transport, counters: counters, stallNanoseconds: stallNanoseconds)
+        output = LaneOutput(sender: sender, device: device, peerAddresses: peerAddresses)
+        nextPublish = clock.now()
+    }
+
+    deinit { counters.deallocate() }
+
+    /// Runs until `control.requestStop()`; then flushes partial bins and publishes a last snapshot.
+    public func run() throws(IOError) {
+        while !control.isStopRequested { try turn() }
+        try finish()
+    }
+
+    /// One turn of the loop (see the type's documentation).
+    public func turn() throws(IOError) {
+        let before = clock.now()
+        let deadline = min(gateway.nextDeadline, nextPublish)
+        let timeout = deadline <= before ? 0 : min(deadline - before, Self.maxWaitNanoseconds)
+        let ready = try waiter.wait(timeoutNanoseconds: timeout, transportWritable: sender.isBlocked)
+        var now = clock.now()
+        sender.now = now
+        if sender.isBlocked { try sender.flush(now: now) }
+        if ready.contains(.transportReadable) { try receiveDatagrams() }
+        if ready.contains(.deviceReadable) && !sender.isBlocked { try readPackets() }
+        now = clock.now()
+        sender.now = now
+        if now >= gateway.nextDeadline {
+            gateway.tick(now: now, into: &output)
+            try sender.flush(now: now)
+        }
+        if now >= nextPublish {
+            publish(now: now)
+            nextPublish = now &+ publishInterval
+        }
+    }
+
+    /// Sends the repairs of every partly filled bin and publishes a last snapshot.
+    public func finish() throws(IOError) {
+        gateway.flush(into: &output)
+        try sender.flush(now: clock.now())
+        publish(now: clock.now())
+    }
+
+    private func readPackets() throws(IOError) {
+        for _ in 0..<Self.batchesPerTurn {
+            let count = try device.readBatch(into: packets)
+            guard count > 0 else { return }
+            let now = clock.now()
+            sender.now = now
+            for index in 0..<count {
+                gateway.outbound(packets.buffer(index), now: now, into: &output)
+            }
+            // The data frames point into the packet slots: send before the next read reuses them.
+            guard try sender.flush(now: now) else { return }
+            if count < packets.capacity { return }
+        }
+    }
+
+    private func receiveDatagrams() throws(IOError) {
+        for _ in 0..<Self.batchesPerTurn {
+            let count = try transport.receiveBatch(into: datagrams)
+            guard count > 0 else { return }
+            let now = clock.now()
+            sender.now = now
+            for index in 0..<count {
+                guard let source = datagrams.source(at: index), let endpoint = source.endpoint else { continue }
+                gateway.inbound(datagrams[index], from: endpoint, now: now, into: &output)
+            }
+            // Delivered packets point into the datagram slots (and the decoders' windows).
+            try device.flushWrites()
+            try sender.flush(now: now)
+            if count < datagrams.capacity { return }
+        }
+    }
+
+    private func publish(now: UInt64) {
+        let deviceCounters = device.deviceCounters
+        let transportCounters = transport.transportCounters
+        counters.pointee.packetsRead = deviceCounters.packetsRead
+        counters.pointee.superSegmentsRead = deviceCounters.superSegmentsRead
+        counters.pointee.tunReadTruncated = deviceCounters.readDropped
+        counters.pointee.packetsWritten = deviceCounters.packetsWritten
+        counters.pointee.coalescedWrites = deviceCounters.coalescedWrites
+        counters.pointee.tunWriteDropped = deviceCounters.writeDropped &+ deviceCounters.writeQueueFull
+        counters.pointee.datagramsReceived = transportCounters.received
+        counters.pointee.udpReceiveTruncated = transportCounters.receiveTruncated
+        counters.pointee.datagramsSent = transportCounters.sent
+        counters.pointee.udpSendRefused = transportCounters.sendRefused
+        counters.pointee.segmentedSends = transportCounters.segmentedSends
+        counters.pointee.coalescedReceives = transportCounters.coalescedReceives
+        counters.pointee.segmentationFallbacks = transportCounters.segmentationFallbacks
+        counters.pointee.tunOffloads = deviceCounters.offloadBits
+        board.publish(gateway.snapshot(dataPlane: counters.pointee, now: now), lane: gateway.lane)
+        for event in gateway.takeEvents() { onEvent(event) }
+    }
+
+    /// The data-plane counters as of now (the loop's thread only).
+    public var dataPlaneCounters: DataPlaneCounters { counters.pointee }
+}
