@@ -16,6 +16,7 @@ extension GatewayConfig {
         lines.append("listen: \(Self.scalar(listen))")
         lines.append("wan-mtu: \(wanMTU)")
         lines.append("lanes: \(lanes)")
+        lines.append("busy-poll: \(DurationText.format(busyPoll))")
         lines.append("peers:")
         for peer in peers {
             lines.append("  - name: \(Self.scalar(peer.name))")

@@ -5,7 +5,7 @@ import MaelstromCore
 extension GatewayConfig {
     /// The keys each mapping accepts; any other key is refused, since a typo must not silently become a default.
     enum Keys {
-        static let top = ["tun", "listen", "wan-mtu", "lanes", "peers", "fec", "keepalive", "decoder", "limits", "metrics", "log"]
+        static let top = ["tun", "listen", "wan-mtu", "lanes", "busy-poll", "peers", "fec", "keepalive", "decoder", "limits", "metrics", "log"]
         static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss", "offload"]
         static let keepalive = ["interval", "peer-timeout"]
         static let metrics = ["listen"]
@@ -17,6 +17,7 @@ extension GatewayConfig {
         static let keepaliveInterval: UInt64 = 1_000_000_000
         static let peerTimeout: UInt64 = 3_000_000_000
         static let logLevel = LogLevel.info
+        static let busyPoll: UInt64 = 0
     }
 
     /// Parses and validates YAML text; `file` is only used to label errors and warnings.
@@ -45,6 +46,7 @@ extension GatewayConfig {
         let fec = try FECSection.read(
             top.section("fec", keys: FECSection.keys), maxPacketSize: tunMTU, sizeLocation: tunMTUNode.location, warnings: &warnings)
         let lanes = try laneCount(top.optional("lanes"))
+        let busyPoll = try top.optional("busy-poll")?.duration(in: 0...10_000_000) ?? Defaults.busyPoll
         let decoderSection = try top.section("decoder", keys: DecoderSection.keys)
         let decoder = try DecoderSection.read(decoderSection, fec: fec, warnings: &warnings)
         let fecSection = try top.section("fec", keys: FECSection.keys)
@@ -64,7 +66,7 @@ extension GatewayConfig {
             tunName: tunName, tunMTU: tunMTU, tunAddress: tunAddress, manageRoutes: manageRoutes, clampMSS: clampMSS,
             tunOffload: tunOffload,
             listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
-            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, lanes: lanes, memoryLimit: memoryLimit,
+            keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, lanes: lanes, busyPoll: busyPoll, memoryLimit: memoryLimit,
             metricsListen: metricsListen,
             logLevel: logLevel)
         return (config, warnings)

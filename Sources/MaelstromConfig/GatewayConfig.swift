@@ -31,6 +31,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public let peerTimeout: UInt64
     /// How many lanes (packet threads, each with its TUN queue and UDP socket) to run.
     public let lanes: LaneCount
+    /// How long a lane keeps polling after it moved packets before it sleeps, in nanoseconds (0: never).
+    public let busyPoll: UInt64
     /// Memory the codec state of all peers may take, in bytes (`limits.memory`); checked at load.
     public let memoryLimit: UInt64
     /// Where to serve Prometheus metrics at `/metrics`; nil serves none.

@@ -7,7 +7,57 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Maelstrom's components against a baseline taken in the same run.",
-        subcommands: [BenchCodecCommand.self])
+        subcommands: [BenchCodecCommand.self, BenchDataplaneCommand.self])
+}
+
+/// `maelstromd bench dataplane`: the lane loops over in-memory seams, for one and more lanes.
+struct BenchDataplaneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dataplane",
+        abstract: "Run the real lane loops (split, encode, frame, send, receive, decode, coalesce) over in-memory seams.",
+        discussion: "Each lane is one thread with a sending and a receiving gateway loop joined by a loopback link; lanes share nothing. Prints payload throughput per lane count and the scaling against one lane.")
+
+    @Option(help: "Lane counts to run, comma-separated (each run measured separately).")
+    var lanes: String = "1,2"
+
+    @Option(help: "Seconds per run.")
+    var seconds: Double = 3
+
+    @Option(help: "Packets per lane instead of a duration (for instruction counts under callgrind).")
+    var packets: UInt64 = 0
+
+    @Option(help: "TCP payload bytes per segment.")
+    var mss: Int = 1360
+
+    @Flag(help: "Print one JSON object per run instead of a table.")
+    var json = false
+
+    func run() throws {
+        let counts = lanes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 != nil && (1...LaneID.maxLanes).contains($0!) }) else {
+            throw CommandFailure.badInput("--lanes must be comma-separated lane counts from 1 to \(LaneID.maxLanes), got '\(lanes)'")
+        }
+        guard seconds.isFinite, seconds >= 0.1, seconds <= 600 else {
+            throw CommandFailure.badInput("--seconds must be between 0.1 and 600, got \(seconds)")
+        }
+        guard packets <= 1_000_000_000 else { throw CommandFailure.badInput("--packets must be at most 1000000000, got \(packets)") }
+        guard mss >= 100, mss <= 1360 else { throw CommandFailure.badInput("--mss must be between 100 and 1360, got \(mss)") }
+        var first: DataplaneBenchmarkResult? = nil
+        for count in counts.compactMap({ $0 }) {
+            let result = try DataplaneBenchmark(lanes: count, seconds: seconds, packetsPerLane: packets, mss: mss).run()
+            if first == nil { first = result }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                let scaling = first.map { result.packetsPerS / max($0.packetsPerS, 1) } ?? 1
+                print(String(format: "%2d lane%@  %8.2f Gbit/s  %10.0f packets/s  %5.2f × %d lane%@", count, count == 1 ? " " : "s",
+                             result.gbitPerS, result.packetsPerS, scaling, first!.lanes, first!.lanes == 1 ? "" : "s"))
+            }
+        }
+    }
 }
 
 /// `maelstromd bench codec`: encoder and decoder throughput against `memcpy`.
@@ -50,6 +100,7 @@ struct BenchCodecCommand: ParsableCommand {
             }
             print("code \(parameters), \(packetSize)-byte packets, best of \(rounds) rounds")
             print(line("memcpy (baseline)", result.memcpyGbytesPerS))
+            print(line("copy into window slots", result.windowCopyGbytesPerS))
             print(line("encode", result.encodeGbytesPerS))
             print(line("decode, no loss", result.decodeGbytesPerS))
             print(line("decode, \(loss * 100)% loss", result.decodeLossyGbytesPerS))

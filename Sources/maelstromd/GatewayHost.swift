@@ -78,7 +78,7 @@ final class GatewayHost {
                     DaemonLoop(
                         gateway: gateway, device: tuns[lane], transport: sockets[lane], waiter: waiter, clock: SystemClock(),
                         peerAddresses: peerAddresses, board: board, control: DataPlaneControl(wakeup: waiter.wakeup),
-                        onEvent: { event in events.record(event, lane: laneID) }))
+                        spinNanoseconds: config.busyPoll, onEvent: { event in events.record(event, lane: laneID) }))
             }
         } catch {
             throw CommandFailure(message: "cannot start the packet loop: \(error)", exitCode: 1)

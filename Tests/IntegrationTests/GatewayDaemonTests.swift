@@ -139,6 +139,34 @@ extension NetworkTests {
             #expect(bed.metric("gwA", "maelstrom_stream_restarts_total") == 2)
         }
 
+        @Test("IPv6 hosts: ping and TCP through the pair over an IPv4 WAN, with lanes and TUN offloads", arguments: [false, true])
+        func ipv6Hosts(ipv6WAN: Bool) throws {
+            let bed = try TwoGatewayBed(ipv6WAN: ipv6WAN)
+            defer { bed.tearDown() }
+            try bed.startDaemon("gwA")
+            try bed.startDaemon("gwB")
+            try bed.waitForPeer("gwA")
+            try bed.waitForPeer("gwB")
+            #expect(bed.exec("gwA", "ip -6 route show fd02::/64").output.contains("dev mael0"))
+            for (node, target) in [("hostA", "fd02::2"), ("hostB", "fd01::2"), ("hostA", "10.2.0.2")] {
+                let ping = bed.exec(node, "ping -c 5 -i 0.2 -W 2 \(target)")
+                #expect(ping.status == 0, "\(node) → \(target) over an IPv\(ipv6WAN ? 6 : 4) WAN: \(ping.output)")
+            }
+            try bed.spawn("hostB", ["iperf3", "-s", "-p", "5201"])
+            usleep(300_000)
+            for reverse in [false, true] {
+                let run = bed.exec("hostA", "iperf3 -6 -c fd02::2 -p 5201 -t 2 -J \(reverse ? "-R" : "")", timeout: 30)
+                let received = Self.receivedBytes(run.output)
+                #expect(received > 1_000_000, "IPv6 TCP \(reverse ? "B→A" : "A→B"), IPv\(ipv6WAN ? 6 : 4) WAN: \(received) bytes; \(run.output.suffix(300))")
+            }
+            usleep(2_500_000)
+            // The TUN handed over TCP super-segments (TSO) and took coalesced writes, for IPv6 too.
+            #expect(bed.metric("gwA", "maelstrom_tun_offloads") >= 3, "offloads in use")
+            #expect(bed.metric("gwA", "maelstrom_tun_super_segments_read_total") > 0)
+            #expect(bed.metric("gwB", "maelstrom_tun_coalesced_writes_total") > 0)
+            #expect(bed.metric("gwA", "maelstrom_lanes") >= 1)
+        }
+
         static func receivedBytes(_ json: String) -> Double {
             guard let data = json.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],

@@ -113,7 +113,7 @@ struct MetricsTests {
         #expect(stats.gateway["datagrams_received"] == 5000)
         #expect(stats.gateway["packets_read"] == 4000)
         #expect(stats.gateway["unknown_source_datagrams"] == 0)
-        #expect(stats.gateway.count == 10)
+        #expect(stats.gateway.count == 19)
     }
 
     @Test("the text summary has a block per peer and lists only the gateway drops that are not zero")

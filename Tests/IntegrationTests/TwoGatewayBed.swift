@@ -11,7 +11,13 @@ final class TwoGatewayBed: @unchecked Sendable {
     private var daemons: [String: Process] = [:]
     private var helpers: [Process] = []
 
-    init(extraConfig: String = "") throws {
+    /// Whether the WAN between the gateways is IPv6 (fd00:18::1 ↔ fd00:18::2) instead of IPv4.
+    let ipv6WAN: Bool
+
+    /// A bed whose hosts have IPv6 addresses too (fd01::2 at A, fd02::2 at B, routed through the
+    /// tunnel); with `ipv6WAN` the gateways talk over IPv6.
+    init(extraConfig: String = "", ipv6WAN: Bool = false) throws {
+        self.ipv6WAN = ipv6WAN
         prefix = "mg\(String(UInt32.random(in: 0...0xFFFF), radix: 16))-"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)bed")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -34,14 +40,30 @@ final class TwoGatewayBed: @unchecked Sendable {
             ip netns exec ${P}gwB sysctl -qw net.ipv4.ip_forward=1
             ip -n ${P}gwA route add 10.2.0.0/24 via 198.18.1.2 metric 100
             ip -n ${P}gwB route add 10.1.0.0/24 via 198.18.1.1 metric 100
+            # IPv6 alongside: the hosts' networks (through the tunnel) and a WAN the gateways may use.
+            ip -n ${P}hostA addr add fd01::2/64 dev ha nodad
+            ip -n ${P}hostA route add default via fd01::1
+            ip -n ${P}gwA addr add fd01::1/64 dev ga nodad
+            ip -n ${P}gwA addr add fd00:18::1/64 dev gw nodad
+            ip -n ${P}gwB addr add fd00:18::2/64 dev gw nodad
+            ip -n ${P}gwB addr add fd02::1/64 dev gb nodad
+            ip -n ${P}hostB addr add fd02::2/64 dev hb nodad
+            ip -n ${P}hostB route add default via fd02::1
+            ip netns exec ${P}gwA sysctl -qw net.ipv6.conf.all.forwarding=1
+            ip netns exec ${P}gwB sysctl -qw net.ipv6.conf.all.forwarding=1
             """
         let result = shell(setup)
         guard result.status == 0 else {
             tearDown()
             throw TestFailure("bed setup failed: \(result.output)")
         }
-        try write(config: Self.config(listen: "198.18.1.1", peer: "198.18.1.2", peerName: "site-b", subnet: "10.2.0.0/24", extra: extraConfig), name: "gwA.yaml")
-        try write(config: Self.config(listen: "198.18.1.2", peer: "198.18.1.1", peerName: "site-a", subnet: "10.1.0.0/24", extra: extraConfig), name: "gwB.yaml")
+        let (wanA, wanB) = ipv6WAN ? ("[fd00:18::1]", "[fd00:18::2]") : ("198.18.1.1", "198.18.1.2")
+        try write(
+            config: Self.config(listen: wanA, peer: wanB, peerName: "site-b", subnet: "10.2.0.0/24, fd02::/64", extra: extraConfig),
+            name: "gwA.yaml")
+        try write(
+            config: Self.config(listen: wanB, peer: wanA, peerName: "site-a", subnet: "10.1.0.0/24, fd01::/64", extra: extraConfig),
+            name: "gwB.yaml")
     }
 
     static func config(listen: String, peer: String, peerName: String, subnet: String, extra: String) -> String {
@@ -49,11 +71,11 @@ final class TwoGatewayBed: @unchecked Sendable {
         tun:
           name: mael0
           mtu: 1400
-        listen: \(listen):4500
+        listen: "\(listen):4500"
         wan-mtu: 1500
         peers:
           - name: \(peerName)
-            endpoint: \(peer):4500
+            endpoint: "\(peer):4500"
             subnets: [\(subnet)]
         metrics:
           listen: 127.0.0.1:9464

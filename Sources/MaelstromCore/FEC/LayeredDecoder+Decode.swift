@@ -131,6 +131,7 @@ extension LayeredDecoder {
                 length ^= UInt16(truncatingIfNeeded: memberLength)
             } else {
                 waiters[memberIndex &* Self.layers &+ layer] = id
+                waiterMasks[memberIndex] |= 1 << UInt8(layer)
             }
             member &+= memberStride
         }
@@ -178,22 +179,33 @@ extension LayeredDecoder {
     }
 
     // Waiting repairs that still miss this slot's packet can never complete: let them go.
+    // The mask says which layers have one, so a slot without waiting repairs (the lossless
+    // case) costs one load.
+    @inline(__always)
     func clearWaiters(_ index: Int) {
-        for layer in 0..<Self.layers {
+        var layers = waiterMasks[index]
+        while layers != 0 {
+            let layer = Int(layers.trailingZeroBitCount)
+            layers &= layers &- 1
             let id = waiters[index &* Self.layers &+ layer]
-            if id != Self.noRepair {
-                waiters[index &* Self.layers &+ layer] = Self.noRepair
-                releaseRepair(id)
-            }
+            waiters[index &* Self.layers &+ layer] = Self.noRepair
+            if id != Self.noRepair { releaseRepair(id) }
         }
+        waiterMasks[index] = 0
     }
 
     // MARK: Peeling
 
+    @inline(__always)
     func feedWaiters(_ index: Int) {
+        var layers = waiterMasks[index]
+        guard layers != 0 else { return }
+        waiterMasks[index] = 0
         let length = Int(slots[index].length)
         let source = slotBytes.advanced(by: index &* stride)
-        for layer in 0..<Self.layers {
+        while layers != 0 {
+            let layer = Int(layers.trailingZeroBitCount)
+            layers &= layers &- 1
             let slotWaiter = index &* Self.layers &+ layer
             let id = waiters[slotWaiter]
             guard id != Self.noRepair else { continue }
@@ -274,6 +286,7 @@ extension LayeredDecoder {
             let index = Int(member & mask)
             if slots[index].sequence == member && waiters[index &* Self.layers &+ layer] == id {
                 waiters[index &* Self.layers &+ layer] = Self.noRepair
+                waiterMasks[index] &= ~(1 << UInt8(layer))
             }
             member &+= pending.pointee.stride
         }

@@ -54,6 +54,8 @@ public final class LayeredDecoder {
     let slotBytes: UnsafeMutableRawPointer
     // waiters[slot * layers + layer]: the pending repair of that layer still missing this packet.
     let waiters: UnsafeMutablePointer<Int32>
+    // Bit `layer` of waiterMasks[slot] is set while waiters[slot * layers + layer] holds a repair.
+    let waiterMasks: UnsafeMutablePointer<UInt8>
     let repairCapacity: Int
     let repairs: UnsafeMutablePointer<PendingRepair>
     let repairBytes: UnsafeMutableRawPointer
@@ -96,11 +98,17 @@ public final class LayeredDecoder {
         slots = .allocate(capacity: parameters.windowPackets)
         slots.initialize(repeating: Slot(), count: parameters.windowPackets)
         slotBytes = .allocate(byteCount: parameters.windowPackets * stride, alignment: 64)
+        // Touched now, not on the packet path: first-touch page faults in the first window of
+        // traffic would cost more than the decoding itself.
+        slotBytes.initializeMemory(as: UInt8.self, repeating: 0, count: parameters.windowPackets * stride)
         waiters = .allocate(capacity: parameters.windowPackets * Self.layers)
         waiters.initialize(repeating: Self.noRepair, count: parameters.windowPackets * Self.layers)
+        waiterMasks = .allocate(capacity: parameters.windowPackets)
+        waiterMasks.initialize(repeating: 0, count: parameters.windowPackets)
         repairs = .allocate(capacity: parameters.repairCapacity)
         repairs.initialize(repeating: PendingRepair(), count: parameters.repairCapacity)
         repairBytes = .allocate(byteCount: parameters.repairCapacity * stride, alignment: 64)
+        repairBytes.initializeMemory(as: UInt8.self, repeating: 0, count: parameters.repairCapacity * stride)
         freeRepairs = .allocate(capacity: parameters.repairCapacity)
         for index in 0..<parameters.repairCapacity {
             freeRepairs[index] = Int32(parameters.repairCapacity - 1 - index)
@@ -122,6 +130,7 @@ public final class LayeredDecoder {
         slots.deallocate()
         slotBytes.deallocate()
         waiters.deallocate()
+        waiterMasks.deallocate()
         repairs.deinitialize(count: repairCapacity)
         repairs.deallocate()
         repairBytes.deallocate()

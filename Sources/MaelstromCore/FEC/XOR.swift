@@ -37,34 +37,37 @@ public func xorBytes(into destination: UnsafeMutableRawPointer, from source: Uns
 }
 
 /// XORs `source` into each of `targetCount` destinations in one pass: the encoder's layers all
-/// take the same packet, so each source word is loaded once instead of once per layer.
+/// take the same packet, so each source vector is loaded once instead of once per layer.
+/// Explicit 32-byte vectors (`SIMD4<UInt64>`, one AVX2 register): LLVM does not vectorise the
+/// loop over targets on its own.
 @inlinable
 public func xorBytes(
     intoEach targets: UnsafePointer<UnsafeMutableRawPointer>, targetCount: Int, from source: UnsafeRawPointer, count: Int
 ) {
+    typealias Vector = SIMD4<UInt64>
     var offset = 0
-    while offset &+ 32 <= count {
-        let s0 = source.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-        let s1 = source.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self)
-        let s2 = source.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self)
-        let s3 = source.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self)
-        var target = 0
-        while target < targetCount {
-            let destination = targets[target]
-            destination.storeBytes(
-                of: destination.loadUnaligned(fromByteOffset: offset, as: UInt64.self) ^ s0, toByteOffset: offset, as: UInt64.self)
-            destination.storeBytes(
-                of: destination.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self) ^ s1, toByteOffset: offset &+ 8,
-                as: UInt64.self)
-            destination.storeBytes(
-                of: destination.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self) ^ s2, toByteOffset: offset &+ 16,
-                as: UInt64.self)
-            destination.storeBytes(
-                of: destination.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self) ^ s3, toByteOffset: offset &+ 24,
-                as: UInt64.self)
-            target &+= 1
+    switch targetCount {
+    case 3:
+        let a = targets[0], b = targets[1], c = targets[2]
+        while offset &+ 32 <= count {
+            let s = source.loadUnaligned(fromByteOffset: offset, as: Vector.self)
+            a.storeBytes(of: a.loadUnaligned(fromByteOffset: offset, as: Vector.self) ^ s, toByteOffset: offset, as: Vector.self)
+            b.storeBytes(of: b.loadUnaligned(fromByteOffset: offset, as: Vector.self) ^ s, toByteOffset: offset, as: Vector.self)
+            c.storeBytes(of: c.loadUnaligned(fromByteOffset: offset, as: Vector.self) ^ s, toByteOffset: offset, as: Vector.self)
+            offset &+= 32
         }
-        offset &+= 32
+    default:
+        while offset &+ 32 <= count {
+            let s = source.loadUnaligned(fromByteOffset: offset, as: Vector.self)
+            var target = 0
+            while target < targetCount {
+                let destination = targets[target]
+                destination.storeBytes(
+                    of: destination.loadUnaligned(fromByteOffset: offset, as: Vector.self) ^ s, toByteOffset: offset, as: Vector.self)
+                target &+= 1
+            }
+            offset &+= 32
+        }
     }
     if offset < count {
         var target = 0

@@ -96,6 +96,8 @@ public struct GatewaySnapshot: Sendable, Equatable {
     public var dataPlane: DataPlaneCounters
     /// When it was taken, on the monotonic clock, in nanoseconds.
     public var takenAtNanoseconds: UInt64
+    /// How many lanes it adds up.
+    public var lanes = 1
 
     /// Creates a snapshot.
     public init(peers: [Peer], gateway: GatewayCounters, dataPlane: DataPlaneCounters, takenAtNanoseconds: UInt64) {
@@ -123,6 +125,7 @@ extension GatewaySnapshot {
             merged.gateway.add(lane.gateway)
             merged.dataPlane.add(lane.dataPlane)
             merged.takenAtNanoseconds = max(merged.takenAtNanoseconds, lane.takenAtNanoseconds)
+            merged.lanes += lane.lanes
         }
         return merged
     }

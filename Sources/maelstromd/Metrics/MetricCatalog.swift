@@ -91,6 +91,10 @@ enum MetricCatalog {
             help: "Keepalives naming another stream than the one decoded and older than its own, ignored.",
             value: { $0.staleKeepalives }),
         CounterMetric(
+            name: "maelstrom_lane_refused_total",
+            help: "Datagrams from a lane of the peer's beyond its configured lanes, refused.",
+            value: { $0.laneRefused }),
+        CounterMetric(
             name: "maelstrom_repairs_dropped_total",
             help: "Repair frames that could not wait for their missing members (pool full, or a copy waiting), dropped.",
             value: { $0.repairsDropped }),
@@ -148,8 +152,44 @@ enum MetricCatalog {
             value: { $0.dataPlane.datagramsReceived }),
         CounterMetric(
             name: "maelstrom_packets_read_total",
-            help: "Packets read from the TUN device.",
+            help: "Packets read from the TUN device (after splitting super-segments).",
             value: { $0.dataPlane.packetsRead }),
+        CounterMetric(
+            name: "maelstrom_tun_super_segments_read_total",
+            help: "TUN reads that returned a TCP or UDP super-segment (TSO/USO), split into packets in user space.",
+            value: { $0.dataPlane.superSegmentsRead }),
+        CounterMetric(
+            name: "maelstrom_packets_written_total",
+            help: "Packets written to the TUN device.",
+            value: { $0.dataPlane.packetsWritten }),
+        CounterMetric(
+            name: "maelstrom_tun_coalesced_writes_total",
+            help: "TUN writes that carried several in-order TCP segments of one flow as one super-segment.",
+            value: { $0.dataPlane.coalescedWrites }),
+        CounterMetric(
+            name: "maelstrom_datagrams_sent_total",
+            help: "UDP datagrams handed to the kernel.",
+            value: { $0.dataPlane.datagramsSent }),
+        CounterMetric(
+            name: "maelstrom_udp_segmented_sends_total",
+            help: "Segmented UDP sends (UDP_SEGMENT), each carrying a run of datagrams.",
+            value: { $0.dataPlane.segmentedSends }),
+        CounterMetric(
+            name: "maelstrom_udp_coalesced_receives_total",
+            help: "Coalesced UDP receive runs (UDP_GRO) split into datagrams.",
+            value: { $0.dataPlane.coalescedReceives }),
+        CounterMetric(
+            name: "maelstrom_udp_segmentation_fallbacks_total",
+            help: "Times the kernel refused segmented sends and a lane went back to plain ones.",
+            value: { $0.dataPlane.segmentationFallbacks }),
+        CounterMetric(
+            name: "maelstrom_send_blocked_total",
+            help: "Times a lane found its UDP send queue full and waited for it to drain (EPOLLOUT) instead of blocking.",
+            value: { $0.dataPlane.sendBlocked }),
+        CounterMetric(
+            name: "maelstrom_send_stall_drops_total",
+            help: "Datagrams given up because the UDP send queue stayed full longer than the stall limit.",
+            value: { $0.dataPlane.sendStallDrops }),
     ]
 
     /// The gateway-wide counters that count something lost; `maelstromd stats` shows them when non-zero.
@@ -157,9 +197,16 @@ enum MetricCatalog {
         "maelstrom_unknown_source_datagrams_total", "maelstrom_no_route_packets_total", "maelstrom_bad_packets_total",
         "maelstrom_tun_read_truncated_total", "maelstrom_tun_write_dropped_total",
         "maelstrom_udp_receive_truncated_total", "maelstrom_udp_send_refused_total",
-        "maelstrom_send_queue_drops_total",
+        "maelstrom_send_queue_drops_total", "maelstrom_send_stall_drops_total",
     ]
 
+    /// Gauge: the TUN offloads in use.
+    static let tunOffloads = (
+        name: "maelstrom_tun_offloads",
+        help: "TUN offloads in use: bit 1 the virtio-net header, 2 TSO and coalesced writes, 4 USO (0: one packet per read and write)."
+    )
+    /// Gauge: the number of lanes.
+    static let lanes = (name: "maelstrom_lanes", help: "Lanes (packet threads, each with a TUN queue and a UDP socket) running.")
     /// Gauge: whether the peer was heard from within the peer timeout.
     static let peerUp = (name: "maelstrom_peer_up", help: "1 if the peer was heard from within the peer timeout, else 0.")
     /// Gauge: the last keepalive round trip; absent until the first keepalive echo returns.

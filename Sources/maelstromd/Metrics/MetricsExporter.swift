@@ -23,6 +23,8 @@ final class MetricsExporter: Sendable {
         var gatewayCounters: [Counter]
         var lastGatewayValues: [UInt64]
         var peers: [String: PeerSeries] = [:]
+        var tunOffloads: Gauge
+        var lanes: Gauge
         // Scrapes list peers in the order the gateway first reported them (its configuration order).
         var peerOrder: [String] = []
     }
@@ -41,7 +43,10 @@ final class MetricsExporter: Sendable {
         self.state = Mutex(
             State(
                 gatewayCounters: gatewayCounters,
-                lastGatewayValues: [UInt64](repeating: 0, count: gatewayCounters.count)))
+                lastGatewayValues: [UInt64](repeating: 0, count: gatewayCounters.count),
+                tunOffloads: registry.makeGauge(
+                    descriptor: Self.descriptor(MetricCatalog.tunOffloads.name, MetricCatalog.tunOffloads.help), labels: []),
+                lanes: registry.makeGauge(descriptor: Self.descriptor(MetricCatalog.lanes.name, MetricCatalog.lanes.help), labels: [])))
     }
 
     /// Folds a snapshot into the series: counters grow by what changed since the previous one.
@@ -55,6 +60,9 @@ final class MetricsExporter: Sendable {
                 Self.add(Self.increase(from: state.lastGatewayValues[index], to: value), to: state.gatewayCounters[index])
                 state.lastGatewayValues[index] = value
             }
+
+            state.tunOffloads.set(Double(snapshot.dataPlane.tunOffloads))
+            state.lanes.set(Double(snapshot.lanes))
 
             for peer in snapshot.peers {
                 var series: PeerSeries
