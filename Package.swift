@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point one way: maelstromd → MaelstromTun → (CTun, MaelstromCore).
+// Dependencies point one way: maelstromd → MaelstromTun → (CTun, MaelstromSecurity → MaelstromCore).
 // MaelstromCore makes no syscalls and reads no clock, so the same protocol code runs in
 // unit tests, in `maelstromd simulate` and in the daemon.
 // The packet path's modules are built with cross-module optimization, so the generic gateway and
@@ -28,13 +28,26 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .target(name: "MaelstromCore", swiftSettings: packetPath),
+        // libsodium: ChaCha20-Poly1305 in place with a detached tag and no allocation, for sealing
+        // and opening datagrams on the packet path (swift-crypto allocates per call).
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // The tunnel's cryptography: keys, the Noise_IKpsk2 handshake and its timers, cookies,
+        // anti-replay, and each lane's sealing and opening of frames. No syscalls, no clock.
+        .target(
+            name: "MaelstromSecurity",
+            dependencies: ["MaelstromCore", "CSodium", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: packetPath
+        ),
         // The YAML config file → validated settings, with file, line and key in every error.
         .target(
             name: "MaelstromConfig",
-            dependencies: ["MaelstromCore", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "MaelstromCore", "MaelstromSecurity", .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .target(
             name: "CTun",
@@ -42,13 +55,14 @@ let package = Package(
         ),
         .target(
             name: "MaelstromTun",
-            dependencies: ["CTun", "MaelstromCore"],
+            dependencies: ["CTun", "MaelstromCore", "MaelstromSecurity"],
             swiftSettings: packetPath
         ),
         .executableTarget(
             name: "maelstromd",
             dependencies: [
                 "MaelstromCore",
+                "MaelstromSecurity",
                 "MaelstromTun",
                 "MaelstromConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -92,15 +106,24 @@ let package = Package(
         // The data-plane loop over in-memory seams: slots, flushing, drops, fairness; no root needed.
         .testTarget(
             name: "DataPlaneTests",
-            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromTestKit", "CAllocationCounter"]
+            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromSecurity", "MaelstromTestKit", "CAllocationCounter"]
+        ),
+        .testTarget(
+            name: "MaelstromSecurityTests",
+            dependencies: [
+                "MaelstromCore", "MaelstromSecurity", "CAllocationCounter",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Vectors")]
         ),
         .testTarget(
             name: "MaelstromConfigTests",
-            dependencies: ["MaelstromConfig", "MaelstromCore"]
+            dependencies: ["MaelstromConfig", "MaelstromCore", "MaelstromSecurity"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MaelstromCore", "MaelstromTun", "CTun"]
+            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromSecurity", "CTun"]
         ),
     ]
 )

@@ -68,7 +68,7 @@ extension GatewayConfig {
             listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
             keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, lanes: lanes, busyPoll: busyPoll, memoryLimit: memoryLimit,
             metricsListen: metricsListen,
-            logLevel: logLevel)
+            logLevel: logLevel, security: .none, runAs: .unchanged)
         return (config, warnings)
     }
 

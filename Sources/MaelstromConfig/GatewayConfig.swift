@@ -1,4 +1,5 @@
 import MaelstromCore
+import MaelstromSecurity
 
 /// A validated gateway configuration; only `parse(yaml:file:)` and `load(path:)` make one, so
 /// every instance has passed all the rules in docs/CONFIG.md.
@@ -39,10 +40,31 @@ public struct GatewayConfig: Sendable, Equatable {
     public let metricsListen: Endpoint?
     /// The lowest log level emitted.
     public let logLevel: LogLevel
+    /// Whether and how frames are sealed (`security`, `private-key-file`).
+    public let security: TunnelSecurity
+    /// Who the daemon runs as once its devices, routes and sockets are set up (`user`).
+    public let runAs: RunAsUser
 
     /// The MSS to clamp TCP SYNs to, so that segments fill but never exceed the TUN MTU:
     /// MTU minus 40 (IPv4 + TCP headers) and minus 60 (IPv6 + TCP headers).
     public var clampedMSS: (ipv4: Int, ipv6: Int) { (tunMTU - 40, tunMTU - 60) }
+}
+
+/// The `security` setting: sealed frames under a Noise_IKpsk2 session with each peer (the
+/// default), or plaintext when the operator asks for it by name.
+public enum TunnelSecurity: Sendable, Equatable {
+    /// `security: none`: frames cross the WAN in plaintext; anyone on the path can read, forge and replay them.
+    case none
+    /// Every frame sealed and authenticated; the gateway's static key, read from `file`.
+    case noise(privateKey: PrivateKey, file: String)
+}
+
+/// The `user` setting: the account the daemon switches to after setup.
+public enum RunAsUser: Sendable, Equatable {
+    /// Keep the account it was started as (`user: root`, or no `nobody` account exists).
+    case unchanged
+    /// Switch to this account (and its groups), dropping every capability.
+    case named(String)
 }
 
 /// The `lanes` setting: a number, or one lane per available core.

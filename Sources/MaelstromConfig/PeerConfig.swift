@@ -1,4 +1,5 @@
 import MaelstromCore
+import MaelstromSecurity
 
 /// One remote gateway: where its datagrams come from and which networks sit behind it.
 public struct PeerConfig: Sendable, Equatable {
@@ -10,12 +11,21 @@ public struct PeerConfig: Sendable, Equatable {
     public let subnets: [IPPrefix]
     /// The most lanes the peer runs: one decoder per peer lane is kept, frames of lanes beyond are refused.
     public let lanes: Int
+    /// The peer's static public key (`public-key`); nil only under `security: none`.
+    public let publicKey: PublicKey?
+    /// The key shared with the peer (`preshared-key-file`), if any.
+    public let presharedKey: PresharedKey?
 
     /// Creates a peer; the loader checks the cross-peer rules, not this initialiser.
-    public init(name: String, endpoint: Endpoint, subnets: [IPPrefix], lanes: Int = LaneID.maxLanes) {
+    public init(
+        name: String, endpoint: Endpoint, subnets: [IPPrefix], lanes: Int = LaneID.maxLanes,
+        publicKey: PublicKey? = nil, presharedKey: PresharedKey? = nil
+    ) {
         self.name = name
         self.endpoint = endpoint
         self.subnets = subnets
         self.lanes = lanes
+        self.publicKey = publicKey
+        self.presharedKey = presharedKey
     }
 }

@@ -114,7 +114,7 @@ extension NetworkTests {
                     ip = packet[14:]
                     ihl = (ip[0] & 15) * 4
                     payload = ip[ihl + 8 :]
-                    if struct.unpack_from("!H", ip, 2)[0] == len(ip) and len(payload) > 24 and payload[:2] == bytes([2, 1]):
+                    if struct.unpack_from("!H", ip, 2)[0] == len(ip) and len(payload) > 24 and payload[:2] == bytes([3, 1]):
                         frame = payload
                 if frame is None:
                     sys.exit("no data frame in the capture")

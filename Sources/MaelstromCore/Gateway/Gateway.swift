@@ -66,7 +66,9 @@ public final class Gateway {
         // keepalive go first, so the stream's first packets are not held waiting for one.
         if !session.announced { sendKeepalive(peer, session: session, now: now, into: &output) }
         withUnsafeMutablePointer(to: &output) { output in
-            var sink = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: packet.headroom)
+            var sink = PeerFrameSink(
+                output: output, peer: peer, lane: lane, headroom: packet.headroom, tailroom: packet.tailroom,
+                protection: settings.framing)
             session.encoder.encode(UnsafeRawBufferPointer(bytes), now: now, into: &sink)
         }
     }
@@ -88,7 +90,7 @@ public final class Gateway {
         let remoteLane: LaneID
         let frame: Frame
         do {
-            (remoteLane, frame) = try Frame.parse(datagram)
+            (remoteLane, frame) = try Frame.parse(datagram, protection: settings.framing)
         } catch {
             session.counters.malformed &+= 1
             return
@@ -132,7 +134,7 @@ public final class Gateway {
             let peer = PeerID(index)
             let session = sessions[index]
             withUnsafeMutablePointer(to: &output) { output in
-                var sink = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0)
+                var sink = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
                 session.encoder.tick(now: now, into: &sink)
             }
             session.tickDecoders(now: now)
@@ -142,6 +144,12 @@ public final class Gateway {
                 events.append(.peerDown(peer: peer))
             }
         }
+    }
+
+    /// Sends peer `peer` a keepalive now, as when a new session with it has just been set up: its
+    /// decoders learn this lane's stream without waiting an interval.
+    public func announce<Output: GatewayOutput>(peer: PeerID, now: UInt64, into output: inout Output) {
+        sendKeepalive(peer, session: sessions[peer.index], now: now, into: &output)
     }
 
     /// The time by which `tick` must run next.
@@ -164,7 +172,8 @@ public final class Gateway {
     public func flush<Output: GatewayOutput>(into output: inout Output) {
         for index in sessions.indices {
             withUnsafeMutablePointer(to: &output) { output in
-                var sink = PeerFrameSink(output: output, peer: PeerID(index), lane: lane, headroom: 0)
+                var sink = PeerFrameSink(
+                    output: output, peer: PeerID(index), lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
                 sessions[index].encoder.flush(into: &sink)
             }
         }
@@ -233,10 +242,11 @@ public final class Gateway {
             timestamp: max(now, 1),
             echoedTimestamp: echo)
         let lane = lane
+        let protection = settings.framing
         let total = WireFormat.envelopeSize + WireFormat.keepaliveSize
         output.send(toPeer: peer, capacity: total) { slot in
             keepalive.write(to: slot + WireFormat.envelopeSize)
-            WireFormat.writePlaintextEnvelope(slot, type: .keepalive, lane: lane)
+            WireFormat.writeEnvelope(slot, type: .keepalive, lane: lane, protection: protection)
             return total
         }
         session.counters.keepalivesSent &+= 1

@@ -32,12 +32,14 @@ public struct GatewaySettings: Sendable, Equatable {
     public var peerTimeoutNanoseconds: UInt64
     /// Whether to lower the MSS option of TCP SYNs read from the TUN to what fits the TUN MTU.
     public var clampMSS: Bool
+    /// Whether frames go out sealed (by the lane's security layer) or in plaintext.
+    public var framing: FrameProtection
 
     /// Creates settings.
     public init(
         peers: [PeerSettings], fec: FECParameters, decoder: DecoderParameters,
         keepaliveIntervalNanoseconds: UInt64 = 1_000_000_000, peerTimeoutNanoseconds: UInt64 = 3_000_000_000,
-        clampMSS: Bool = true
+        clampMSS: Bool = true, framing: FrameProtection = .plaintext
     ) {
         self.peers = peers
         self.fec = fec
@@ -45,6 +47,7 @@ public struct GatewaySettings: Sendable, Equatable {
         self.keepaliveIntervalNanoseconds = keepaliveIntervalNanoseconds
         self.peerTimeoutNanoseconds = peerTimeoutNanoseconds
         self.clampMSS = clampMSS
+        self.framing = framing
     }
 
     /// The TUN MTU, which is the largest packet the encoders take.

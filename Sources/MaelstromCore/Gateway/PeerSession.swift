@@ -87,24 +87,28 @@ struct PeerFrameSink<Output: GatewayOutput>: FrameSink {
     let lane: LaneID
     /// Writable bytes in front of a data frame's payload (the packet being encoded).
     let headroom: Int
+    /// Writable bytes after it: a sealed frame's tag goes there.
+    let tailroom: Int
+    let protection: FrameProtection
 
     mutating func emit(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, kind: FrameKind) {
         let type: FrameType = kind == .data ? .data : .repair
         let headerLength = WireFormat.envelopeSize + header.count
-        if kind == .data, headroom >= headerLength, let packet = payload.baseAddress {
+        if kind == .data, headroom >= headerLength, tailroom >= WireFormat.sealOverhead, let packet = payload.baseAddress {
             // In front of the packet, where it lies: the frame leaves without a copy.
             let frame = UnsafeMutableRawPointer(mutating: packet) - headerLength
             (frame + WireFormat.envelopeSize).copyMemory(from: header.baseAddress!, byteCount: header.count)
-            WireFormat.writePlaintextEnvelope(frame, type: type, lane: lane)
+            WireFormat.writeEnvelope(frame, type: type, lane: lane, protection: protection)
             output.pointee.send(frame: UnsafeRawBufferPointer(start: frame, count: headerLength + payload.count), toPeer: peer)
             return
         }
         let total = headerLength + payload.count
         let lane = lane
+        let protection = protection
         output.pointee.send(toPeer: peer, capacity: total) { slot in
             (slot + WireFormat.envelopeSize).copyMemory(from: header.baseAddress!, byteCount: header.count)
             if let source = payload.baseAddress { (slot + headerLength).copyMemory(from: source, byteCount: payload.count) }
-            WireFormat.writePlaintextEnvelope(slot, type: type, lane: lane)
+            WireFormat.writeEnvelope(slot, type: type, lane: lane, protection: protection)
             return total
         }
     }

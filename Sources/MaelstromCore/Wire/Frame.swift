@@ -22,10 +22,15 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
 ///
 /// A frame is a 16-byte envelope (version, type, the sender's lane, flags, and 12 bytes that a
 /// sealed frame fills with its session index and counter) followed by the type's header and
-/// payload. In a plaintext frame, bytes 8–9 hold a checksum over both headers.
+/// payload. In a plaintext frame, bytes 8–9 hold a checksum over both headers; a sealed frame
+/// (flags bit 0) encrypts everything after the envelope and appends a 16-byte tag.
 public enum WireFormat {
     /// The protocol version in byte 0 of every frame.
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
+    /// Flags bit 0: the frame is sealed (AEAD); bytes 4–7 name the session, 8–15 hold the counter.
+    public static let sealedFlag: UInt8 = 1
+    /// Bytes a sealed frame adds after its plaintext: the AEAD tag.
+    public static let sealOverhead = 16
     /// Bytes of the envelope in front of every frame's own header.
     public static let envelopeSize = 16
     /// Bytes of a data frame's own header (stream, sequence).
@@ -65,6 +70,25 @@ public enum WireFormat {
         frame.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
         let checksum = headerChecksum(UnsafeRawPointer(frame), count: envelopeSize + type.bodyHeaderSize)
         frame.storeBigEndian(checksum, at: checksumOffset)
+    }
+
+    /// Writes the envelope of a frame to be sealed at `frame`: version, type and lane; the sealer
+    /// fills flags, session index and counter (no checksum: the AEAD tag covers the envelope).
+    @inlinable
+    public static func writeSealableEnvelope(_ frame: UnsafeMutableRawPointer, type: FrameType, lane: LaneID) {
+        frame.storeBytes(of: version, toByteOffset: 0, as: UInt8.self)
+        frame.storeBytes(of: type.rawValue, toByteOffset: 1, as: UInt8.self)
+        frame.storeBytes(of: lane.rawValue, toByteOffset: 2, as: UInt8.self)
+        frame.storeBytes(of: 0, toByteOffset: 3, as: UInt8.self)
+    }
+
+    /// Writes the envelope `protection` calls for.
+    @inlinable
+    public static func writeEnvelope(_ frame: UnsafeMutableRawPointer, type: FrameType, lane: LaneID, protection: FrameProtection) {
+        switch protection {
+        case .plaintext: writePlaintextEnvelope(frame, type: type, lane: lane)
+        case .sealed: writeSealableEnvelope(frame, type: type, lane: lane)
+        }
     }
 
     /// A whole plaintext frame as bytes: envelope, `header` (the type's own header) and `payload`.
@@ -186,19 +210,28 @@ public enum Frame {
     /// A keepalive.
     case keepalive(KeepaliveFrame)
 
-    /// Reads one plaintext datagram, checking every bound; never traps, whatever the bytes.
-    /// Returns the sender's lane with the frame.
+    /// Reads one datagram, checking every bound; never traps, whatever the bytes. Returns the
+    /// sender's lane with the frame.
+    ///
+    /// `.plaintext` wants flags 0 and a matching header checksum. `.sealed` wants the sealed flag
+    /// and no tag: the caller has opened the frame (authenticated it and stripped its tag) first.
     @inlinable
-    public static func parse(_ datagram: UnsafeRawBufferPointer) throws(WireError) -> (lane: LaneID, frame: Frame) {
+    public static func parse(_ datagram: UnsafeRawBufferPointer, protection: FrameProtection = .plaintext) throws(WireError) -> (lane: LaneID, frame: Frame) {
         guard datagram.count >= WireFormat.envelopeSize, let base = datagram.baseAddress else { throw WireError(.truncated) }
         guard base.load(as: UInt8.self) == WireFormat.version else { throw WireError(.unknownVersion) }
         guard let type = FrameType(rawValue: base.load(fromByteOffset: 1, as: UInt8.self)) else { throw WireError(.unknownType) }
         let lane = LaneID(base.load(fromByteOffset: 2, as: UInt8.self))
-        guard base.load(fromByteOffset: 3, as: UInt8.self) == 0 else { throw WireError(.sealed) }
         let headerSize = WireFormat.envelopeSize + type.bodyHeaderSize
-        guard datagram.count >= headerSize else { throw WireError(.truncated) }
-        guard base.loadBigEndianUInt16(at: WireFormat.checksumOffset) == WireFormat.headerChecksum(base, count: headerSize) else {
-            throw WireError(.badChecksum)
+        switch protection {
+        case .plaintext:
+            guard base.load(fromByteOffset: 3, as: UInt8.self) == 0 else { throw WireError(.sealed) }
+            guard datagram.count >= headerSize else { throw WireError(.truncated) }
+            guard base.loadBigEndianUInt16(at: WireFormat.checksumOffset) == WireFormat.headerChecksum(base, count: headerSize) else {
+                throw WireError(.badChecksum)
+            }
+        case .sealed:
+            guard base.load(fromByteOffset: 3, as: UInt8.self) == WireFormat.sealedFlag else { throw WireError(.notSealed) }
+            guard datagram.count >= headerSize else { throw WireError(.truncated) }
         }
         guard lane.index < LaneID.maxLanes else { throw WireError(.laneOutOfRange) }
         return (lane, try parseBody(type, header: base + WireFormat.envelopeSize, payload: UnsafeRawBufferPointer(rebasing: datagram[headerSize...])))

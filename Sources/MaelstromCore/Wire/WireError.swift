@@ -12,6 +12,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case badRepairDescription = "wire.repair-description"
         case sealed = "wire.sealed"
         case laneOutOfRange = "wire.lane"
+        case notSealed = "wire.not-sealed"
     }
 
     /// What was wrong.
@@ -31,6 +32,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badRepairDescription: "repair with zero members, zero stride or a layer out of range"
         case .sealed: "sealed frame where a plaintext one was expected, or unknown flags"
         case .laneOutOfRange: "sender lane beyond the largest lane count"
+        case .notSealed: "plaintext frame where a sealed one was expected"
         }
     }
 
