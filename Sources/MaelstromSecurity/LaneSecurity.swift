@@ -220,8 +220,21 @@ public final class LaneSecurity {
         tunnel.sessionUnknown(peer: peer, now: now, wallNanoseconds: wallNanoseconds, send: send)
     }
 
-    /// Whether this lane can seal for `peer` now.
+    /// Whether this lane has a session with `peer` (it may have expired: see `readyToSeal`).
     public func canSeal(peer: PeerID) -> Bool { peers[peer.index].current != nil }
+
+    /// Whether `seal` would seal for `peer` now; when not, counts the frame as unsent.
+    @inline(__always)
+    public func readyToSeal(peer: PeerID, now: UInt64) -> Bool {
+        let lanePeer = peers[peer.index]
+        guard let session = lanePeer.current, now &- session.createdAt < timers.rejectAfter,
+            session.sendCounter < timers.rejectAfterMessages
+        else {
+            lanePeer.counters.unsentNoSession &+= 1
+            return false
+        }
+        return true
+    }
 
     /// This lane's counters for `peer`.
     public func counters(peer: PeerID) -> SealingCounters { peers[peer.index].counters }

@@ -1,3 +1,4 @@
+import MaelstromCore
 /// An initiation sent and not yet answered.
 struct PendingInitiation {
     let localIndex: UInt32

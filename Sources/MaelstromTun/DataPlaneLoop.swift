@@ -1,4 +1,5 @@
 import MaelstromCore
+import MaelstromSecurity
 
 /// One lane's packet loop: its packet device and datagram transport driving its `Gateway`.
 ///
@@ -10,6 +11,9 @@ import MaelstromCore
 /// 4. unless sends are pending, read packets (a few batches at most): encode, build each data
 ///    frame in front of its packet, send the batch before the packet slots are reused;
 /// 5. run the gateway's timers (flushes, keepalives, expiry) and publish counters once a second.
+/// With security, every frame is sealed as it is queued and every datagram opened (authenticated,
+/// replay-checked, decrypted in place) before the gateway sees it; handshake messages go to the
+/// shared `SecureTunnel`, whose timers lane 0 runs. A lane adopts new sessions at the start of a turn.
 /// Bounded batches per turn keep either direction from starving the other, and nothing waits on
 /// a full socket: the loop watches for writability instead and goes on receiving.
 ///
@@ -36,6 +40,9 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
     private let publishInterval: UInt64
     private var nextPublish: UInt64 = 0
     private var output: LaneOutput<Device, Transport>
+    /// Sealing and opening (nil under `security: none`).
+    public let security: LaneSecurity?
+    private let runsHandshakeTimers: Bool
     /// After a turn that moved packets, the loop polls without sleeping for this long: a reply
     /// that comes back within the window is handled without the wakeup latency of a sleeping
     /// thread (tens of microseconds on a busy machine), at the cost of that much CPU after each burst.
@@ -52,9 +59,12 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
         gateway: Gateway, device: Device, transport: Transport, waiter: Waiter, clock: Clock,
         peerAddresses: [SocketAddress], board: SnapshotBoard, control: DataPlaneControl,
         packetBatch: Int = 128, datagramBatch: Int = 128, publishIntervalNanoseconds: UInt64 = 1_000_000_000,
-        stallNanoseconds: UInt64 = 200_000_000, spinNanoseconds: UInt64 = 0,
+        stallNanoseconds: UInt64 = 200_000_000, spinNanoseconds: UInt64 = 0, security: LaneSecurity? = nil,
         onEvent: @escaping @Sendable (GatewayEvent) -> Void = { _ in }
     ) {
+        precondition((security == nil) == (gateway.settings.framing == .plaintext), "sealed framing needs a lane security, plaintext none")
+        self.security = security
+        runsHandshakeTimers = security != nil && gateway.lane == 0
         self.spinNanoseconds = spinNanoseconds
         self.gateway = gateway
         self.device = device
@@ -74,7 +84,7 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
         // copied ones (repairs, keepalives) get slots large enough for a whole frame.
         let outgoing = OutgoingBatch(capacity: packetBatch * 2 + 64, headerCapacity: mtu + WireFormat.maxHeaderSize + 64)
         sender = LaneSender(batch: outgoing, transport: transport, counters: counters, stallNanoseconds: stallNanoseconds)
-        output = LaneOutput(sender: sender, device: device, peerAddresses: peerAddresses)
+        output = LaneOutput(sender: sender, device: device, peerAddresses: peerAddresses, security: security)
         nextPublish = clock.now()
     }
 
@@ -89,18 +99,24 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
     /// One turn of the loop (see the type's documentation).
     public func turn() throws(IOError) {
         let before = clock.now()
-        let deadline = min(gateway.nextDeadline, nextPublish)
+        var deadline = min(gateway.nextDeadline, nextPublish)
+        if runsHandshakeTimers, let tunnel = security?.tunnel { deadline = min(deadline, tunnel.nextDeadline) }
         var timeout = deadline <= before ? 0 : min(deadline - before, Self.maxWaitNanoseconds)
         if spinNanoseconds > 0 && before &- lastActivity < spinNanoseconds { timeout = 0 }
         let ready = try waiter.wait(timeoutNanoseconds: timeout, transportWritable: sender.isBlocked)
         if ready.contains(.transportReadable) || ready.contains(.deviceReadable) { lastActivity = before }
         var now = clock.now()
         sender.now = now
+        if let security { security.refresh { peer in gateway.announce(peer: peer, now: now, into: &output) } }
         if sender.isBlocked { try sender.flush(now: now) }
         if ready.contains(.transportReadable) { try receiveDatagrams() }
         if ready.contains(.deviceReadable) && !sender.isBlocked { try readPackets() }
         now = clock.now()
         sender.now = now
+        if runsHandshakeTimers, let tunnel = security?.tunnel, now >= tunnel.nextDeadline {
+            tunnel.tick(now: now, wallNanoseconds: clock.wallNanoseconds()) { peer, message in output.sendHandshake(message, toPeer: peer) }
+            try sender.flush(now: now)
+        }
         if now >= gateway.nextDeadline {
             gateway.tick(now: now, into: &output)
             try sender.flush(now: now)
@@ -141,12 +157,44 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
             sender.now = now
             for index in 0..<count {
                 guard let source = datagrams.source(at: index), let endpoint = source.endpoint else { continue }
-                gateway.inbound(datagrams[index], from: endpoint, now: now, into: &output)
+                guard let security else {
+                    gateway.inbound(datagrams[index], from: endpoint, now: now, into: &output)
+                    continue
+                }
+                receiveSealed(datagrams[index], from: endpoint, security: security, now: now)
             }
             // Delivered packets point into the datagram slots (and the decoders' windows).
             try device.flushWrites()
             try sender.flush(now: now)
             if count < datagrams.capacity { return }
+        }
+    }
+
+    /// Opens one datagram in place and hands what it holds to the gateway or the tunnel.
+    @inline(__always)
+    private func receiveSealed(_ bytes: UnsafeRawBufferPointer, from endpoint: Endpoint, security: LaneSecurity, now: UInt64) {
+        guard let peer = gateway.peerTable.peer(at: endpoint) else {
+            // Counted by the gateway as from an unknown source; nothing is decrypted for it.
+            gateway.inbound(bytes, from: endpoint, now: now, into: &output)
+            return
+        }
+        // The datagram lies in this lane's receive slot, which it owns until the next receive.
+        let datagram = UnsafeMutableRawBufferPointer(mutating: bytes)
+        switch security.open(datagram, peer: peer, now: now) {
+        case .frame(let frame):
+            gateway.inbound(frame, from: endpoint, now: now, into: &output)
+        case .handshake:
+            security.tunnel.receive(
+                handshake: bytes, from: peer, source: endpoint, now: now, wallNanoseconds: clock.wallNanoseconds()
+            ) { peer, message in output.sendHandshake(message, toPeer: peer) }
+            // A completed handshake: seal with the new session from the next frame on.
+            security.refresh { peer in gateway.announce(peer: peer, now: now, into: &output) }
+        case .unknownSession:
+            security.reportUnknownSession(peer: peer, now: now, wallNanoseconds: clock.wallNanoseconds()) { peer, message in
+                output.sendHandshake(message, toPeer: peer)
+            }
+        case .refused:
+            break
         }
     }
 
@@ -167,7 +215,14 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
         counters.pointee.coalescedReceives = transportCounters.coalescedReceives
         counters.pointee.segmentationFallbacks = transportCounters.segmentationFallbacks
         counters.pointee.tunOffloads = deviceCounters.offloadBits
-        board.publish(gateway.snapshot(dataPlane: counters.pointee, now: now), lane: gateway.lane)
+        var snapshot = gateway.snapshot(dataPlane: counters.pointee, now: now)
+        if let security {
+            for index in snapshot.peers.indices {
+                snapshot.peers[index].security.sealing = security.counters(peer: PeerID(index))
+                if runsHandshakeTimers { snapshot.peers[index].security.handshake = security.tunnel.counters(peer: PeerID(index)) }
+            }
+        }
+        board.publish(snapshot, lane: gateway.lane)
         for event in gateway.takeEvents() { onEvent(event) }
     }
 

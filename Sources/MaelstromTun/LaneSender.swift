@@ -1,4 +1,5 @@
 import MaelstromCore
+import MaelstromSecurity
 
 /// Everything about sending one lane's frames: the batch, where an interrupted send stopped, and
 /// whether the transport is blocked. It never waits: a full socket queue leaves the rest of the
@@ -82,20 +83,50 @@ final class LaneSender<Transport: DatagramTransport> {
     }
 }
 
-/// The lane's `GatewayOutput`: frames go to the `LaneSender`, packets to the device's write queue.
+/// The lane's `GatewayOutput`: frames go to the `LaneSender` (sealed first when the lane has
+/// security), packets to the device's write queue.
 struct LaneOutput<Device: PacketDevice, Transport: DatagramTransport>: GatewayOutput {
     let sender: LaneSender<Transport>
     let device: Device
     let peerAddresses: [SocketAddress]
+    let security: LaneSecurity?
 
     @inline(__always)
     mutating func send(frame: UnsafeRawBufferPointer, toPeer peer: PeerID) {
-        sender.queue(frame: frame, to: peerAddresses[peer.index])
+        guard let security else {
+            sender.queue(frame: frame, to: peerAddresses[peer.index])
+            return
+        }
+        // Sealed where it lies: the gateway left room for the tag after it.
+        let base = UnsafeMutableRawPointer(mutating: frame.baseAddress!)
+        let sealed = security.seal(frame: base, length: frame.count, peer: peer, now: sender.now)
+        guard sealed > 0 else { return }
+        sender.queue(frame: UnsafeRawBufferPointer(start: base, count: sealed), to: peerAddresses[peer.index])
     }
 
     @inline(__always)
     mutating func send(toPeer peer: PeerID, capacity: Int, write: (UnsafeMutableRawPointer) -> Int) {
-        sender.queueCopy(to: peerAddresses[peer.index], capacity: capacity, write: write)
+        guard let security else {
+            sender.queueCopy(to: peerAddresses[peer.index], capacity: capacity, write: write)
+            return
+        }
+        let now = sender.now
+        // Checked first, so a frame with no session to seal it is counted as such, not as a queue drop.
+        guard security.readyToSeal(peer: peer, now: now) else { return }
+        sender.queueCopy(to: peerAddresses[peer.index], capacity: capacity + WireFormat.sealOverhead) { slot in
+            let length = write(slot)
+            guard length > 0 else { return length }
+            let sealed = security.seal(frame: slot, length: length, peer: peer, now: now)
+            return sealed > 0 ? sealed : -1
+        }
+    }
+
+    /// Queues a handshake message (already complete: handshake messages are not sealed).
+    mutating func sendHandshake(_ message: UnsafeRawBufferPointer, toPeer peer: PeerID) {
+        sender.queueCopy(to: peerAddresses[peer.index], capacity: message.count) { slot in
+            slot.copyMemory(from: message.baseAddress!, byteCount: message.count)
+            return message.count
+        }
     }
 
     @inline(__always)

@@ -10,4 +10,11 @@ public enum MonotonicClock {
         _ = clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(truncatingIfNeeded: ts.tv_sec) &* 1_000_000_000 &+ UInt64(truncatingIfNeeded: ts.tv_nsec)
     }
+
+    /// Nanoseconds since the Unix epoch on `CLOCK_REALTIME` (it may jump; only handshake timestamps use it).
+    public static func wallNanoseconds() -> UInt64 {
+        var ts = timespec()
+        _ = clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(truncatingIfNeeded: ts.tv_sec) &* 1_000_000_000 &+ UInt64(truncatingIfNeeded: ts.tv_nsec)
+    }
 }

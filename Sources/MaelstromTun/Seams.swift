@@ -123,6 +123,14 @@ public protocol ReadinessWaiter: AnyObject {
 public protocol DataPlaneClock: AnyObject {
     /// Nanoseconds on a monotonic clock.
     func now() -> UInt64
+    /// Nanoseconds since the Unix epoch on the wall clock: handshake timestamps, which must
+    /// grow across restarts, are taken from it.
+    func wallNanoseconds() -> UInt64
+}
+
+extension DataPlaneClock {
+    /// For fakes: the monotonic clock (a fake's restarts must then keep counting up).
+    public func wallNanoseconds() -> UInt64 { now() }
 }
 
 /// `CLOCK_MONOTONIC`, for the daemon.
@@ -131,4 +139,6 @@ public final class SystemClock: DataPlaneClock {
     public init() {}
     /// Nanoseconds on `CLOCK_MONOTONIC`.
     @inlinable public func now() -> UInt64 { MonotonicClock.now() }
+    /// Nanoseconds on `CLOCK_REALTIME`.
+    public func wallNanoseconds() -> UInt64 { MonotonicClock.wallNanoseconds() }
 }

@@ -77,6 +77,8 @@ public struct GatewaySnapshot: Sendable, Equatable {
         public var roundTripNanoseconds: UInt64?
         /// Its counters.
         public var counters: PeerCounters
+        /// Its handshakes and sealed frames (zero under `security: none`).
+        public var security = PeerSecurityCounters()
 
         /// Creates a peer view.
         public init(name: String, endpoint: Endpoint, up: Bool, roundTripNanoseconds: UInt64?, counters: PeerCounters) {
@@ -121,6 +123,7 @@ extension GatewaySnapshot {
                     merged.peers[index].roundTripNanoseconds = min(merged.peers[index].roundTripNanoseconds ?? .max, rtt)
                 }
                 merged.peers[index].counters.add(other.counters)
+                merged.peers[index].security.add(other.security)
             }
             merged.gateway.add(lane.gateway)
             merged.dataPlane.add(lane.dataPlane)

@@ -1,3 +1,20 @@
+/// What the handshakes and the sealing of one peer's frames did, as a snapshot carries them.
+public struct PeerSecurityCounters: Sendable, Equatable {
+    /// Sealing and opening, added up over the lanes.
+    public var sealing = SealingCounters()
+    /// The handshakes (one owner; only the lane that runs the handshake timers reports them).
+    public var handshake = HandshakeCounters()
+
+    /// Zeroed counters.
+    public init() {}
+
+    /// Adds `other`'s counts.
+    public mutating func add(_ other: PeerSecurityCounters) {
+        sealing.add(other.sealing)
+        handshake.add(other.handshake)
+    }
+}
+
 /// What the handshake owner did and refused for one peer (`maelstrom_handshake_*` metrics).
 public struct HandshakeCounters: Sendable, Equatable {
     /// Initiations sent (first attempts, retries and rekeys).
@@ -36,6 +53,26 @@ public struct HandshakeCounters: Sendable, Equatable {
 
     /// Zeroed counters.
     public init() {}
+
+    /// Adds `other`'s counts.
+    public mutating func add(_ other: HandshakeCounters) {
+        initiationsSent &+= other.initiationsSent
+        responsesSent &+= other.responsesSent
+        completedAsInitiator &+= other.completedAsInitiator
+        confirmedAsResponder &+= other.confirmedAsResponder
+        cookiesSent &+= other.cookiesSent
+        cookiesReceived &+= other.cookiesReceived
+        sessionsExpired &+= other.sessionsExpired
+        refusedMalformed &+= other.refusedMalformed
+        refusedMAC &+= other.refusedMAC
+        refusedNeedsCookie &+= other.refusedNeedsCookie
+        refusedRateLimited &+= other.refusedRateLimited
+        refusedDecrypt &+= other.refusedDecrypt
+        refusedWrongKey &+= other.refusedWrongKey
+        refusedReplay &+= other.refusedReplay
+        refusedFlood &+= other.refusedFlood
+        refusedUnexpected &+= other.refusedUnexpected
+    }
 
     /// All refused handshake messages.
     public var refused: UInt64 {
