@@ -2,6 +2,7 @@ import CTun
 import Logging
 import MaelstromConfig
 import MaelstromCore
+import MaelstromSecurity
 import MaelstromTun
 import ServiceLifecycle
 
@@ -63,6 +64,18 @@ final class GatewayHost {
         let peerAddresses = config.peers.compactMap { SocketAddress($0.endpoint) }
         let names = config.peers.map(\.name)
         let events = PeerEventLog(peerNames: names, logger: logger)
+        let tunnel: SecureTunnel?
+        do {
+            tunnel = try Self.makeTunnel(config: config)
+        } catch {
+            sockets.forEach { $0.close() }
+            tuns.forEach { $0.close() }
+            throw CommandFailure.badInput("cannot set up encryption: \(error)")
+        }
+        // (security: none is warned about with the config's other warnings.)
+        if tunnel != nil, case .noise(let key, _) = config.security {
+            logger.info("frames sealed (Noise_IKpsk2_25519_ChaChaPoly_SHA256); this gateway's public key: \(key.publicKey)")
+        }
         var random = SystemRandomNumberGenerator()
         var loops: [DaemonLoop] = []
         do {
@@ -78,7 +91,7 @@ final class GatewayHost {
                     DaemonLoop(
                         gateway: gateway, device: tuns[lane], transport: sockets[lane], waiter: waiter, clock: SystemClock(),
                         peerAddresses: peerAddresses, board: board, control: DataPlaneControl(wakeup: waiter.wakeup),
-                        spinNanoseconds: config.busyPoll, onEvent: { event in events.record(event, lane: laneID) }))
+                        spinNanoseconds: config.busyPoll, security: tunnel.map { LaneSecurity(lane: laneID, tunnel: $0) }, onEvent: { event in events.record(event, lane: laneID) }))
             }
         } catch {
             throw CommandFailure(message: "cannot start the packet loop: \(error)", exitCode: 1)
@@ -100,6 +113,18 @@ final class GatewayHost {
             }
             logger.info("routes installed", metadata: ["routes": "\(routes.map(\.description).joined(separator: ","))"])
         }
+    }
+
+    /// The handshakes with every peer, or nil under `security: none`.
+    private static func makeTunnel(config: GatewayConfig) throws -> SecureTunnel? {
+        guard case .noise(let privateKey, _) = config.security else { return nil }
+        var peers: [(publicKey: PublicKey, presharedKey: PresharedKey?)] = []
+        for peer in config.peers {
+            // The loader refuses a sealed config without every peer's key.
+            guard let key = peer.publicKey else { throw CommandFailure.badInput("peer \(peer.name) has no public-key") }
+            peers.append((key, peer.presharedKey))
+        }
+        return try SecureTunnel(settings: TunnelSettings(privateKey: privateKey, peers: peers), now: MonotonicClock.now())
     }
 
     /// Removes the routes this process added and closes the devices and sockets.

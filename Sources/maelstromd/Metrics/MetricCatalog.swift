@@ -112,6 +112,68 @@ enum MetricCatalog {
             value: { $0.mssClamped }),
     ]
 
+    /// Per-peer counters of the handshakes and of sealing, labelled `peer="NAME"` (zero under `security: none`).
+    static let securityCounters: [CounterMetric<PeerSecurityCounters>] = [
+        CounterMetric(name: "maelstrom_frames_sealed_total", help: "Frames sealed (ChaCha20-Poly1305) and sent to the peer.", value: { $0.sealing.sealed }),
+        CounterMetric(name: "maelstrom_frames_opened_total", help: "Sealed frames from the peer that authenticated and were not replays.", value: { $0.sealing.opened }),
+        CounterMetric(
+            name: "maelstrom_frames_unsent_no_session_total", help: "Frames not sent because no session with the peer was up yet (or it expired).",
+            value: { $0.sealing.unsentNoSession }),
+        CounterMetric(
+            name: "maelstrom_refused_plaintext_total", help: "Datagrams from the peer's address refused: plaintext where sealed frames are required.",
+            value: { $0.sealing.refusedPlaintext }),
+        CounterMetric(
+            name: "maelstrom_refused_malformed_sealed_total", help: "Datagrams from the peer's address refused: too short, unknown version or type.",
+            value: { $0.sealing.refusedMalformed }),
+        CounterMetric(
+            name: "maelstrom_refused_unknown_session_total", help: "Sealed datagrams refused: they name a session this gateway does not have.",
+            value: { $0.sealing.refusedUnknownSession }),
+        CounterMetric(
+            name: "maelstrom_refused_expired_session_total", help: "Sealed datagrams refused: their session is past the age limit.",
+            value: { $0.sealing.refusedExpiredSession }),
+        CounterMetric(
+            name: "maelstrom_refused_authentication_total", help: "Sealed datagrams refused: the tag did not verify (forged, altered, wrong key).",
+            value: { $0.sealing.refusedAuthentication }),
+        CounterMetric(
+            name: "maelstrom_refused_replay_total", help: "Sealed datagrams refused: counter already seen or behind the replay window.",
+            value: { $0.sealing.refusedReplay }),
+        CounterMetric(
+            name: "maelstrom_refused_handshake_mac_total", help: "Handshake messages refused by their mac1, before any other work.",
+            value: { $0.sealing.refusedHandshakeMAC &+ $0.handshake.refusedMAC }),
+        CounterMetric(name: "maelstrom_handshake_initiations_sent_total", help: "Handshake initiations sent (first, retries, rekeys).", value: { $0.handshake.initiationsSent }),
+        CounterMetric(name: "maelstrom_handshake_responses_sent_total", help: "Handshake initiations accepted and answered.", value: { $0.handshake.responsesSent }),
+        CounterMetric(
+            name: "maelstrom_handshakes_completed_total", help: "Sessions set up: initiated and answered, or answered and confirmed by the peer.",
+            value: { $0.handshake.completedAsInitiator &+ $0.handshake.confirmedAsResponder }),
+        CounterMetric(name: "maelstrom_handshake_cookies_sent_total", help: "Cookie replies sent while under load.", value: { $0.handshake.cookiesSent }),
+        CounterMetric(name: "maelstrom_handshake_cookies_received_total", help: "Cookie replies received from the peer and used.", value: { $0.handshake.cookiesReceived }),
+        CounterMetric(name: "maelstrom_sessions_expired_total", help: "Sessions dropped at the age limit.", value: { $0.handshake.sessionsExpired }),
+        CounterMetric(
+            name: "maelstrom_handshakes_refused_total", help: "Handshake messages refused past mac1: see maelstrom_handshake_refused_by_reason in the docs.",
+            value: { $0.handshake.refused &- $0.handshake.refusedMAC }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_cookie_total", help: "Handshake messages refused under load for want of a valid cookie.",
+            value: { $0.handshake.refusedNeedsCookie }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_rate_total", help: "Handshake messages refused under load by the peer's rate limit.",
+            value: { $0.handshake.refusedRateLimited }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_decrypt_total", help: "Handshake messages that did not decrypt (wrong keys, forged).",
+            value: { $0.handshake.refusedDecrypt }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_wrong_key_total", help: "Initiations from the peer's address with another static key.",
+            value: { $0.handshake.refusedWrongKey }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_replay_total", help: "Initiations refused: timestamp not newer than the last accepted (replays).",
+            value: { $0.handshake.refusedReplay }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_flood_total", help: "Initiations refused: a second one within 20 ms.",
+            value: { $0.handshake.refusedFlood }),
+        CounterMetric(
+            name: "maelstrom_handshake_refused_unexpected_total", help: "Responses and cookie replies for no initiation in flight.",
+            value: { $0.handshake.refusedUnexpected }),
+    ]
+
     /// Counters of traffic that belongs to no peer, without labels.
     static let gatewayCounters: [CounterMetric<GatewaySnapshot>] = [
         CounterMetric(

@@ -10,11 +10,13 @@ final class MetricsExporter: Sendable {
     /// The series of one peer, plus what its previous snapshot said, to turn totals into increments.
     private struct PeerSeries {
         var counters: [Counter]
+        var securityCounters: [Counter]
         var up: Gauge
         var lossRatio: Gauge
         var roundTrip: Gauge?
         var recoveryLatency = CumulativeLatencyHistogram()
         var last = PeerCounters()
+        var lastSecurity = PeerSecurityCounters()
     }
 
     /// Everything that changes between snapshots, guarded together so a scrape never sees half an update.
@@ -95,6 +97,9 @@ final class MetricsExporter: Sendable {
             counters: MetricCatalog.peerCounters.map {
                 registry.makeCounter(descriptor: Self.descriptor($0.name, $0.help), labels: labels)
             },
+            securityCounters: MetricCatalog.securityCounters.map {
+                registry.makeCounter(descriptor: Self.descriptor($0.name, $0.help), labels: labels)
+            },
             up: registry.makeGauge(
                 descriptor: Self.descriptor(MetricCatalog.peerUp.name, MetricCatalog.peerUp.help), labels: labels),
             lossRatio: registry.makeGauge(
@@ -106,6 +111,11 @@ final class MetricsExporter: Sendable {
         for (index, metric) in MetricCatalog.peerCounters.enumerated() {
             Self.add(Self.increase(from: metric.value(series.last), to: metric.value(peer.counters)), to: series.counters[index])
         }
+        for (index, metric) in MetricCatalog.securityCounters.enumerated() {
+            Self.add(
+                Self.increase(from: metric.value(series.lastSecurity), to: metric.value(peer.security)), to: series.securityCounters[index])
+        }
+        series.lastSecurity = peer.security
         series.up.set(peer.up ? 1.0 : 0.0)
         series.lossRatio.set(peer.counters.lossRate)
         if let nanoseconds = peer.roundTripNanoseconds {
