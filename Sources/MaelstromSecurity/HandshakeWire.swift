@@ -9,8 +9,8 @@ import MaelstromCore
 ///
 /// | type | message | layout after the envelope | bytes |
 /// |---|---|---|---|
-/// | 4 | initiation | e 32, encrypted static 48, encrypted timestamp 28, mac1 16, mac2 16 | 156 |
-/// | 5 | response | e 32, encrypted nothing 16, mac1 16, mac2 16 | 96 |
+/// | 4 | initiation | e 32, encrypted static 48, encrypted timestamp and cipher offer 29, mac1 16, mac2 16 | 157 |
+/// | 5 | response | e 32, encrypted cipher choice 17, mac1 16, mac2 16 | 97 |
 /// | 6 | cookie reply | nonce 24, encrypted cookie 32 | 72 |
 ///
 /// Envelope bytes 4–7 hold the sender's index (initiation, response) or the receiver's (cookie
@@ -24,9 +24,9 @@ public enum HandshakeWire {
     public static let cookieReplyType: UInt8 = 6
 
     /// Bytes of an initiation.
-    public static let initiationSize = 156
+    public static let initiationSize = 157
     /// Bytes of a response.
-    public static let responseSize = 96
+    public static let responseSize = 97
     /// Bytes of a cookie reply.
     public static let cookieReplySize = 72
     /// Bytes of a MAC and of a cookie.

@@ -133,9 +133,9 @@ public final class LaneSecurity {
         frame.storeBytes(of: WireFormat.sealedFlag, toByteOffset: 3, as: UInt8.self)
         frame.storeBigEndian(session.remoteIndex, at: 4)
         frame.storeBigEndian(counter, at: 8)
-        let envelope = WireFormat.envelopeSize
-        Sodium.seal(
-            frame + envelope, count: length &- envelope, tag: frame + length, ad: UnsafeRawPointer(frame), adCount: envelope,
+        let clear = WireFormat.envelopeSize &+ WireFormat.clearHeaderSize(typeByte: frame.load(fromByteOffset: 1, as: UInt8.self))
+        session.keys.seal(
+            frame + clear, count: length &- clear, tag: frame + length, ad: UnsafeRawPointer(frame), adCount: clear,
             counter: counter, key: session.sendKey)
         lanePeer.counters.sealed &+= 1
         return length &+ WireFormat.sealOverhead
@@ -169,8 +169,8 @@ public final class LaneSecurity {
             return .refused
         }
         let remoteLane = Int(base.load(fromByteOffset: 2, as: UInt8.self))
-        guard datagram.count >= WireFormat.envelopeSize + WireFormat.sealOverhead, remoteLane < LaneID.maxLanes,
-            FrameType(rawValue: type) != nil
+        let clear = WireFormat.envelopeSize &+ WireFormat.clearHeaderSize(typeByte: type)
+        guard datagram.count >= clear + WireFormat.sealOverhead, remoteLane < LaneID.maxLanes, FrameType(rawValue: type) != nil
         else {
             lanePeer.counters.refusedMalformed &+= 1
             return .refused
@@ -190,11 +190,10 @@ public final class LaneSecurity {
             lanePeer.counters.refusedReplay &+= 1
             return .refused
         }
-        let envelope = WireFormat.envelopeSize
-        let textLength = datagram.count &- envelope &- WireFormat.sealOverhead
-        guard Sodium.open(
-            base + envelope, count: textLength, tag: UnsafeRawPointer(base + envelope + textLength), ad: UnsafeRawPointer(base),
-            adCount: envelope, counter: counter, key: session.keys.receiveKey(lane: remoteLane))
+        let textLength = datagram.count &- clear &- WireFormat.sealOverhead
+        guard session.keys.open(
+            base + clear, count: textLength, tag: UnsafeRawPointer(base + clear + textLength), ad: UnsafeRawPointer(base),
+            adCount: clear, counter: counter, key: session.keys.receiveKey(lane: remoteLane))
         else {
             lanePeer.counters.refusedAuthentication &+= 1
             return .refused
@@ -208,7 +207,7 @@ public final class LaneSecurity {
             session.confirmationSent = true
             tunnel.confirm(peer: peer, session: session.keys)
         }
-        return .frame(UnsafeRawBufferPointer(start: base, count: envelope &+ textLength))
+        return .frame(UnsafeRawBufferPointer(start: base, count: clear &+ textLength))
     }
 
     /// After `open` said `.unknownSession`: tells the tunnel (at most every 100 ms per peer from

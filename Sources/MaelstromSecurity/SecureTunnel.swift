@@ -21,12 +21,18 @@ public struct TunnelSettings: Sendable {
     public var peers: [(publicKey: PublicKey, presharedKey: PresharedKey?)]
     /// The timing rules.
     public var timers: TunnelTimers
+    /// The frame ciphers offered and accepted, preferred first (ChaCha20-Poly1305 is always among them).
+    public var ciphers: [FrameCipher]
 
     /// Creates settings.
-    public init(privateKey: PrivateKey, peers: [(publicKey: PublicKey, presharedKey: PresharedKey?)], timers: TunnelTimers = TunnelTimers()) {
+    public init(
+        privateKey: PrivateKey, peers: [(publicKey: PublicKey, presharedKey: PresharedKey?)], timers: TunnelTimers = TunnelTimers(),
+        ciphers: [FrameCipher] = FrameCipher.available
+    ) {
         self.privateKey = privateKey
         self.peers = peers
         self.timers = timers
+        self.ciphers = ciphers.contains(.chacha20Poly1305) ? ciphers : ciphers + [.chacha20Poly1305]
     }
 }
 
@@ -61,7 +67,7 @@ public final class SecureTunnel: Sendable {
         do {
             made = try TunnelCore(
                 privateKey: settings.privateKey.bytes, peers: settings.peers.map { ($0.publicKey.bytes, $0.presharedKey?.bytes) },
-                timers: settings.timers, random: random, now: now)
+                timers: settings.timers, ciphers: settings.ciphers.filter { $0 != .aes256GCM || Sodium.hasHardwareAES }, random: random, now: now)
         } catch {
             throw TunnelSetupError(peer: nil, message: "a peer's public key is not a usable Curve25519 key (\(error))")
         }

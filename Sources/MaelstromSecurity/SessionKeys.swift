@@ -1,6 +1,28 @@
 import Crypto
 import MaelstromCore
 
+/// The AEAD a session seals its frames with, agreed in the handshake.
+public enum FrameCipher: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// ChaCha20-Poly1305 (RFC 8439): every gateway offers it.
+    case chacha20Poly1305 = 1
+    /// AES-256-GCM: chosen when both gateways' CPUs run AES in hardware (about twice as fast there).
+    case aes256GCM = 2
+
+    /// The offer bit of this cipher in the initiation.
+    var offerBit: UInt8 { rawValue }
+
+    /// The ciphers this machine can offer: AES-256-GCM only with hardware AES.
+    public static var available: [FrameCipher] { Sodium.hasHardwareAES ? [.aes256GCM, .chacha20Poly1305] : [.chacha20Poly1305] }
+
+    /// Its name in logs and metrics.
+    public var description: String {
+        switch self {
+        case .chacha20Poly1305: "chacha20-poly1305"
+        case .aes256GCM: "aes-256-gcm"
+        }
+    }
+}
+
 /// Which side of the handshake that made a session this gateway was.
 public enum HandshakeRole: Sendable, Equatable {
     /// It sent the initiation.
@@ -24,36 +46,77 @@ public final class SessionKeys: @unchecked Sendable {
     public let createdAt: UInt64
     /// Which side this gateway was.
     public let role: HandshakeRole
+    /// The AEAD its frames are sealed with.
+    public let cipher: FrameCipher
 
-    /// `LaneID.maxLanes` sending keys, then as many receiving keys, 32 bytes each.
+    /// `LaneID.maxLanes` sending keys, then as many receiving keys: 32 bytes each for ChaCha20,
+    /// the expanded key (512 bytes) for AES-256-GCM.
     let keys: UnsafeMutableRawPointer
+    private let keyStride: Int
 
     /// Derives the per-lane keys from the two transport keys of a handshake.
-    init(localIndex: UInt32, remoteIndex: UInt32, createdAt: UInt64, role: HandshakeRole, send: [UInt8], receive: [UInt8]) {
+    init(
+        localIndex: UInt32, remoteIndex: UInt32, createdAt: UInt64, role: HandshakeRole, cipher: FrameCipher = .chacha20Poly1305,
+        send: [UInt8], receive: [UInt8]
+    ) {
         self.localIndex = localIndex
         self.remoteIndex = remoteIndex
         self.createdAt = createdAt
         self.role = role
+        self.cipher = cipher
+        keyStride = cipher == .aes256GCM ? Sodium.aesStateBytes : 32
         let lanes = LaneID.maxLanes
-        keys = .allocate(byteCount: 2 * lanes * 32, alignment: 64)
-        for lane in 0..<lanes {
-            Self.deriveLaneKey(from: send, lane: lane, into: keys + lane * 32)
-            Self.deriveLaneKey(from: receive, lane: lane, into: keys + (lanes + lane) * 32)
+        keys = .allocate(byteCount: 2 * lanes * keyStride, alignment: 64)
+        var raw = [UInt8](repeating: 0, count: 32)
+        for lane in 0..<(2 * lanes) {
+            raw.withUnsafeMutableBytes { derived in
+                Self.deriveLaneKey(from: lane < lanes ? send : receive, lane: lane % lanes, into: derived.baseAddress!)
+                if cipher == .aes256GCM {
+                    Sodium.expandAES(key: derived.baseAddress!, into: keys + lane * keyStride)
+                } else {
+                    (keys + lane * keyStride).copyMemory(from: derived.baseAddress!, byteCount: 32)
+                }
+            }
         }
+        Sodium.wipe(&raw)
     }
 
     deinit {
-        Sodium.wipe(keys, count: 2 * LaneID.maxLanes * 32)
+        Sodium.wipe(keys, count: 2 * LaneID.maxLanes * keyStride)
         keys.deallocate()
     }
 
-    /// The key lane `lane` seals with.
+    /// The key (or expanded key) lane `lane` seals with.
     @inline(__always)
-    func sendKey(lane: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + lane &* 32) }
+    func sendKey(lane: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + lane &* keyStride) }
 
-    /// The key frames from the peer's lane `lane` are opened with.
+    /// The key (or expanded key) frames from the peer's lane `lane` are opened with.
     @inline(__always)
-    func receiveKey(lane: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + (LaneID.maxLanes &+ lane) &* 32) }
+    func receiveKey(lane: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + (LaneID.maxLanes &+ lane) &* keyStride) }
+
+    /// Seals in place with this session's cipher (see `Sodium.seal`).
+    @inline(__always)
+    func seal(
+        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer, ad: UnsafeRawPointer, adCount: Int,
+        counter: UInt64, key: UnsafeRawPointer
+    ) {
+        switch cipher {
+        case .chacha20Poly1305: Sodium.seal(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, key: key)
+        case .aes256GCM: Sodium.sealAES(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, state: key)
+        }
+    }
+
+    /// Opens in place with this session's cipher (see `Sodium.open`).
+    @inline(__always)
+    func open(
+        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer, ad: UnsafeRawPointer, adCount: Int,
+        counter: UInt64, key: UnsafeRawPointer
+    ) -> Bool {
+        switch cipher {
+        case .chacha20Poly1305: Sodium.open(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, key: key)
+        case .aes256GCM: Sodium.openAES(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, state: key)
+        }
+    }
 
     /// HKDF-Expand (SHA-256) of a transport key with the lane in the info: the same on both sides.
     static func deriveLaneKey(from key: [UInt8], lane: Int, into output: UnsafeMutableRawPointer) {

@@ -38,6 +38,8 @@ final class TunnelCore {
     let mac1KeyForUs: [UInt8]
     let cookieKeyForUs: [UInt8]
     let timers: TunnelTimers
+    /// Offered in initiations (a bit each) and chosen from in responses, preferred first.
+    let ciphers: [FrameCipher]
     let random: any TunnelRandomSource
     var peers: [PeerHandshake]
     private var localIndices: Set<UInt32> = []
@@ -50,7 +52,11 @@ final class TunnelCore {
     /// Set whenever a peer's sessions change; the owner publishes and clears it.
     var sessionsChanged = false
 
-    init(privateKey: [UInt8], peers: [(publicKey: [UInt8], psk: [UInt8]?)], timers: TunnelTimers, random: any TunnelRandomSource, now: UInt64) throws(NoiseError) {
+    init(
+        privateKey: [UInt8], peers: [(publicKey: [UInt8], psk: [UInt8]?)], timers: TunnelTimers, ciphers: [FrameCipher],
+        random: any TunnelRandomSource, now: UInt64
+    ) throws(NoiseError) {
+        self.ciphers = ciphers
         staticPrivate = privateKey
         staticPublic = try Curve25519DH.publicKey(of: privateKey)
         mac1KeyForUs = HandshakeWire.mac1Key(for: staticPublic)
@@ -79,7 +85,8 @@ final class TunnelCore {
             noise = try NoiseInitiator(
                 prologue: HandshakeWire.prologue, staticPrivate: staticPrivate, remoteStatic: peers[peer].publicKey,
                 psk: peers[peer].psk, ephemeralPrivate: randomBytes(32))
-            body = try noise.writeFirst(payload: HandshakeWire.timestamp(wallNanoseconds: wallNanoseconds))
+            let offer = ciphers.reduce(UInt8(0)) { $0 | $1.offerBit }
+            body = try noise.writeFirst(payload: HandshakeWire.timestamp(wallNanoseconds: wallNanoseconds) + [offer])
         } catch {
             localIndices.remove(localIndex)
             return  // the peer's key was checked at start: not reached
@@ -166,10 +173,10 @@ final class TunnelCore {
         let body = Array(message[WireFormat.envelopeSize..<HandshakeWire.mac1Offset(messageSize: message.count)])
         var noise: NoiseResponder
         let remoteStatic: [UInt8]
-        let timestamp: [UInt8]
+        let payload: [UInt8]
         do {
             noise = try NoiseResponder(prologue: HandshakeWire.prologue, staticPrivate: staticPrivate)
-            (remoteStatic, timestamp) = try noise.readFirst(body)
+            (remoteStatic, payload) = try noise.readFirst(body)
         } catch {
             peers[peer].counters.refusedDecrypt &+= 1
             return
@@ -179,9 +186,14 @@ final class TunnelCore {
             peers[peer].counters.refusedWrongKey &+= 1
             return
         }
-        guard timestamp.count == 12, timestamp.lexicographicallyPrecedes(peers[peer].lastTimestamp) == false,
-            timestamp != peers[peer].lastTimestamp
-        else {
+        // The payload: a 12-byte timestamp, then the initiator's cipher offer.
+        guard payload.count == 13 else {
+            peers[peer].counters.refusedMalformed &+= 1
+            return
+        }
+        let timestamp = Array(payload[0..<12])
+        let offer = payload[12]
+        guard timestamp.lexicographicallyPrecedes(peers[peer].lastTimestamp) == false, timestamp != peers[peer].lastTimestamp else {
             peers[peer].counters.refusedReplay &+= 1
             return
         }
@@ -190,10 +202,11 @@ final class TunnelCore {
             return
         }
         // Every check passed: only now does anything about the peer change.
+        let cipher = ciphers.first { offer & $0.offerBit != 0 } ?? .chacha20Poly1305
         let localIndex = newIndex()
         let reply: [UInt8]
         do {
-            reply = try noise.writeSecond(payload: [], psk: peers[peer].psk, ephemeralPrivate: randomBytes(32))
+            reply = try noise.writeSecond(payload: [cipher.rawValue], psk: peers[peer].psk, ephemeralPrivate: randomBytes(32))
         } catch {
             localIndices.remove(localIndex)
             peers[peer].counters.refusedDecrypt &+= 1
@@ -203,7 +216,8 @@ final class TunnelCore {
         peers[peer].lastAcceptedInitiationAt = now
         let keys = noise.split()
         let session = SessionKeys(
-            localIndex: localIndex, remoteIndex: remoteIndex, createdAt: now, role: .responder, send: keys.send, receive: keys.receive)
+            localIndex: localIndex, remoteIndex: remoteIndex, createdAt: now, role: .responder, cipher: cipher, send: keys.send,
+            receive: keys.receive)
         // An earlier answered session may be in use at the peer (our proof of it may be in flight).
         if let old = peers[peer].sessions.next { retire(old, peer: peer) }
         peers[peer].sessions.next = session
@@ -231,15 +245,22 @@ final class TunnelCore {
         }
         // A copy: a forged response must leave the real initiation able to complete.
         var noise = peers[peer].pending[slot].noise
+        let choice: [UInt8]
         do {
-            _ = try noise.readSecond(Array(message[WireFormat.envelopeSize..<HandshakeWire.mac1Offset(messageSize: message.count)]))
+            choice = try noise.readSecond(Array(message[WireFormat.envelopeSize..<HandshakeWire.mac1Offset(messageSize: message.count)]))
         } catch {
             peers[peer].counters.refusedDecrypt &+= 1
             return
         }
+        // The responder must choose one of the ciphers offered.
+        guard choice.count == 1, let cipher = FrameCipher(rawValue: choice[0]), ciphers.contains(cipher) else {
+            peers[peer].counters.refusedMalformed &+= 1
+            return
+        }
         let keys = noise.split()
         let session = SessionKeys(
-            localIndex: receiverIndex, remoteIndex: remoteIndex, createdAt: now, role: .initiator, send: keys.send, receive: keys.receive)
+            localIndex: receiverIndex, remoteIndex: remoteIndex, createdAt: now, role: .initiator, cipher: cipher, send: keys.send,
+            receive: keys.receive)
         // The other initiation in flight is void now.
         for (index, pending) in peers[peer].pending.enumerated() where index != slot { localIndices.remove(pending.localIndex) }
         peers[peer].pending.removeAll()

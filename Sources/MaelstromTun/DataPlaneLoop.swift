@@ -178,6 +178,17 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
             gateway.inbound(bytes, from: endpoint, now: now, into: &output)
             return
         }
+        // A repair whose packets have all arrived is dropped before it costs a decryption.
+        if bytes.count >= WireFormat.envelopeSize + WireFormat.repairHeaderSize, let base = bytes.baseAddress,
+            base.load(fromByteOffset: 1, as: UInt8.self) == FrameType.repair.rawValue,
+            base.load(fromByteOffset: 3, as: UInt8.self) == WireFormat.sealedFlag,
+            case .repair(let header, _)? = try? Frame.parseBody(
+                .repair, header: base + WireFormat.envelopeSize,
+                payload: UnsafeRawBufferPointer(rebasing: bytes[(WireFormat.envelopeSize + WireFormat.repairHeaderSize)...])),
+            gateway.skipsRepair(header, fromPeer: peer, lane: LaneID(base.load(fromByteOffset: 2, as: UInt8.self)))
+        {
+            return
+        }
         // The datagram lies in this lane's receive slot, which it owns until the next receive.
         let datagram = UnsafeMutableRawBufferPointer(mutating: bytes)
         switch security.open(datagram, peer: peer, now: now) {

@@ -29,10 +29,17 @@ struct BenchDataplaneCommand: ParsableCommand {
     @Option(help: "TCP payload bytes per segment.")
     var mss: Int = 1360
 
+    @Option(help: "Frame protection to run, comma-separated: none, sealed (each run measured separately, in this order).")
+    var security: String = "none"
+
     @Flag(help: "Print one JSON object per run instead of a table.")
     var json = false
 
     func run() throws {
+        let modes = security.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !modes.isEmpty, modes.allSatisfy({ $0 == "none" || $0 == "sealed" }) else {
+            throw CommandFailure.badInput("--security must be a comma-separated list of none and sealed, got '\(security)'")
+        }
         let counts = lanes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 != nil && (1...LaneID.maxLanes).contains($0!) }) else {
             throw CommandFailure.badInput("--lanes must be comma-separated lane counts from 1 to \(LaneID.maxLanes), got '\(lanes)'")
@@ -43,8 +50,9 @@ struct BenchDataplaneCommand: ParsableCommand {
         guard packets <= 1_000_000_000 else { throw CommandFailure.badInput("--packets must be at most 1000000000, got \(packets)") }
         guard mss >= 100, mss <= 1360 else { throw CommandFailure.badInput("--mss must be between 100 and 1360, got \(mss)") }
         var first: DataplaneBenchmarkResult? = nil
+        for mode in modes {
         for count in counts.compactMap({ $0 }) {
-            let result = try DataplaneBenchmark(lanes: count, seconds: seconds, packetsPerLane: packets, mss: mss).run()
+            let result = try DataplaneBenchmark(lanes: count, seconds: seconds, packetsPerLane: packets, mss: mss, sealed: mode == "sealed").run()
             if first == nil { first = result }
             if json {
                 let encoder = JSONEncoder()
@@ -53,9 +61,10 @@ struct BenchDataplaneCommand: ParsableCommand {
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))
             } else {
                 let scaling = first.map { result.packetsPerS / max($0.packetsPerS, 1) } ?? 1
-                print(String(format: "%2d lane%@  %8.2f Gbit/s  %10.0f packets/s  %5.2f × %d lane%@", count, count == 1 ? " " : "s",
-                             result.gbitPerS, result.packetsPerS, scaling, first!.lanes, first!.lanes == 1 ? "" : "s"))
+                print(String(format: "%2d lane%@ %@  %8.2f Gbit/s  %10.0f packets/s  %5.2f × first run", count, count == 1 ? " " : "s",
+                             mode.padding(toLength: 6, withPad: " ", startingAt: 0), result.gbitPerS, result.packetsPerS, scaling))
             }
+        }
         }
     }
 }

@@ -1,6 +1,7 @@
 import CTun
 import Foundation
 import MaelstromCore
+import MaelstromSecurity
 import MaelstromTun
 import Synchronization
 
@@ -12,6 +13,8 @@ struct DataplaneBenchmarkResult: Codable {
     var payloadBytes: UInt64
     var gbitPerS: Double
     var packetsPerS: Double
+    /// Whether frames were sealed and opened (ChaCha20-Poly1305).
+    var sealed: Bool
 }
 
 /// The real lane loops over allocation-free in-memory seams: per lane, a sending loop (TCP
@@ -24,6 +27,8 @@ struct DataplaneBenchmark {
     /// Packets per lane to run instead of a duration (0: run for `seconds`).
     let packetsPerLane: UInt64
     let mss: Int
+    /// Seal every frame and open it at the receiver, under a session from a real handshake.
+    let sealed: Bool
 
     typealias Sender = DataPlaneLoop<SuperSegmentSource, LoopbackSender, LoopbackWaiter, SystemClock>
     typealias Receiver = DataPlaneLoop<CoalescingSink, LoopbackReceiver, LoopbackWaiter, SystemClock>
@@ -36,10 +41,11 @@ struct DataplaneBenchmark {
             let seconds = self.seconds
             let packetsPerLane = self.packetsPerLane
             let mss = self.mss
+            let sealed = self.sealed
             threads.append(
                 try IOThread(name: "bench-lane\(lane)") {
                     _ = ctun_pin_thread(Int32(lane % cpus))
-                    let (sender, receiver, sink) = Self.makeLane(lane: lane, mss: mss)
+                    guard let (sender, receiver, sink) = try? Self.makeLane(lane: lane, mss: mss, sealed: sealed) else { return }
                     let started = MonotonicClock.now()
                     let deadline = started + UInt64(seconds * 1e9)
                     var turns = 0
@@ -67,7 +73,8 @@ struct DataplaneBenchmark {
         let (packets, bytes, elapsed) = totals.state.withLock { $0 }
         return DataplaneBenchmarkResult(
             lanes: lanes, seconds: elapsed, packets: packets, payloadBytes: bytes,
-            gbitPerS: elapsed > 0 ? Double(bytes) * 8 / elapsed / 1e9 : 0, packetsPerS: elapsed > 0 ? Double(packets) / elapsed : 0)
+            gbitPerS: elapsed > 0 ? Double(bytes) * 8 / elapsed / 1e9 : 0, packetsPerS: elapsed > 0 ? Double(packets) / elapsed : 0,
+            sealed: sealed)
     }
 
     /// What the lanes add up to, written by each lane's thread when it ends.
@@ -76,13 +83,14 @@ struct DataplaneBenchmark {
     }
 
     /// One lane's pair of loops: A (site 10.1.0.0/24) sends to B (site 10.2.0.0/24).
-    static func makeLane(lane: Int, mss: Int) -> (Sender, Receiver, CoalescingSink) {
+    static func makeLane(lane: Int, mss: Int, sealed: Bool) throws -> (Sender, Receiver, CoalescingSink) {
         let fec = FECParameters(r: 8, interleaves: [1, 10, 100], flushAfterNanoseconds: 5_000_000, maxPacketSize: 1400)
         func settings(_ peer: String, _ subnet: String) -> GatewaySettings {
             GatewaySettings(
                 peers: [PeerSettings(name: "peer", endpoint: Endpoint(peer)!, subnets: [IPPrefix(subnet)!])],
-                fec: fec, decoder: DecoderParameters(for: fec))
+                fec: fec, decoder: DecoderParameters(for: fec), framing: sealed ? .sealed : .plaintext)
         }
+        let (securityA, securityB) = sealed ? try handshake(lane: LaneID(UInt8(lane))) : (nil, nil)
         let addressA = SocketAddress(Endpoint("198.18.1.1:4500")!)!
         let addressB = SocketAddress(Endpoint("198.18.2.1:4500")!)!
         let laneID = LaneID(UInt8(lane))
@@ -95,11 +103,33 @@ struct DataplaneBenchmark {
         let sender = Sender(
             gateway: Gateway(settings: settings("198.18.2.1:4500", "10.2.0.0/24"), lane: laneID, streams: [StreamID(UInt32(lane + 1))], now: now),
             device: source, transport: transmit, waiter: LoopbackWaiter(sourceReady: true, receiver: nil), clock: SystemClock(),
-            peerAddresses: [addressB], board: SnapshotBoard(), control: DataPlaneControl(wakeup: nil))
+            peerAddresses: [addressB], board: SnapshotBoard(), control: DataPlaneControl(wakeup: nil), security: securityA)
         let receiver = Receiver(
             gateway: Gateway(settings: settings("198.18.1.1:4500", "10.1.0.0/24"), lane: laneID, streams: [StreamID(UInt32(lane + 100))], now: now),
             device: sink, transport: receive, waiter: LoopbackWaiter(sourceReady: false, receiver: receive), clock: SystemClock(),
-            peerAddresses: [addressA], board: SnapshotBoard(), control: DataPlaneControl(wakeup: nil))
+            peerAddresses: [addressA], board: SnapshotBoard(), control: DataPlaneControl(wakeup: nil), security: securityB)
         return (sender, receiver, sink)
+    }
+
+    /// Two tunnels that have completed a handshake by hand (the loopback link runs one way only):
+    /// A seals with its session, B opens under it (its `next`, confirmed by A's first frame).
+    static func handshake(lane: LaneID) throws -> (LaneSecurity, LaneSecurity) {
+        let keyA = PrivateKey.generate()
+        let keyB = PrivateKey.generate()
+        let now = MonotonicClock.now()
+        let wall = MonotonicClock.wallNanoseconds()
+        let a = try SecureTunnel(settings: TunnelSettings(privateKey: keyA, peers: [(keyB.publicKey, nil)]), now: now)
+        let b = try SecureTunnel(settings: TunnelSettings(privateKey: keyB, peers: [(keyA.publicKey, nil)]), now: now)
+        let source = Endpoint("198.18.1.1:4500")!
+        var initiation: [UInt8] = []
+        a.tick(now: now, wallNanoseconds: wall) { _, bytes in initiation = Array(bytes) }
+        var response: [UInt8] = []
+        initiation.withUnsafeBytes { message in
+            b.receive(handshake: message, from: 0, source: source, now: now, wallNanoseconds: wall) { _, bytes in response = Array(bytes) }
+        }
+        response.withUnsafeBytes { message in
+            a.receive(handshake: message, from: 0, source: Endpoint("198.18.2.1:4500")!, now: now, wallNanoseconds: wall) { _, _ in }
+        }
+        return (LaneSecurity(lane: lane, tunnel: a), LaneSecurity(lane: lane, tunnel: b))
     }
 }

@@ -32,14 +32,18 @@ final class SecureSide {
     /// Wall clock offset: a restarted gateway's clock has moved on.
     var wallOffset: UInt64
 
+    let ciphers: [FrameCipher]
+
     init(name: String, privateKey: PrivateKey, peerKey: PublicKey, psk: PresharedKey?, lanes: Int = 1, timers: TunnelTimers,
-         source: Endpoint, seed: UInt64, wallOffset: UInt64 = 1_700_000_000_000_000_000) throws {
+         source: Endpoint, seed: UInt64, ciphers: [FrameCipher] = FrameCipher.available, wallOffset: UInt64 = 1_700_000_000_000_000_000) throws {
+        self.ciphers = ciphers
         self.name = name
         self.privateKey = privateKey
         self.source = source
         self.wallOffset = wallOffset
         let made = try SecureTunnel(
-            settings: TunnelSettings(privateKey: privateKey, peers: [(peerKey, psk)], timers: timers), random: SeededRandom(seed: seed), now: 0)
+            settings: TunnelSettings(privateKey: privateKey, peers: [(peerKey, psk)], timers: timers, ciphers: ciphers),
+            random: SeededRandom(seed: seed), now: 0)
         tunnel = made
         self.lanes = (0..<lanes).map { LaneSecurity(lane: LaneID(UInt8($0)), tunnel: made) }
     }
@@ -47,7 +51,8 @@ final class SecureSide {
     /// Starts again with nothing: a restart.
     func restart(peerKey: PublicKey, psk: PresharedKey?, timers: TunnelTimers, seed: UInt64, now: UInt64) throws {
         tunnel = try SecureTunnel(
-            settings: TunnelSettings(privateKey: privateKey, peers: [(peerKey, psk)], timers: timers), random: SeededRandom(seed: seed), now: now)
+            settings: TunnelSettings(privateKey: privateKey, peers: [(peerKey, psk)], timers: timers, ciphers: ciphers),
+            random: SeededRandom(seed: seed), now: now)
         lanes = lanes.indices.map { LaneSecurity(lane: LaneID(UInt8($0)), tunnel: tunnel) }
     }
 
@@ -89,17 +94,20 @@ final class TunnelPair {
     var network: (Bool, [UInt8]) -> [UInt64] = { _, _ in [25_000_000] }
     var now: UInt64 = 0
 
-    init(timers: TunnelTimers = TunnelTimers(), psk: PresharedKey? = nil, lanes: Int = 1, seed: UInt64 = 1) throws {
+    init(
+        timers: TunnelTimers = TunnelTimers(), psk: PresharedKey? = nil, lanes: Int = 1, seed: UInt64 = 1,
+        ciphers: (a: [FrameCipher], b: [FrameCipher]) = (FrameCipher.available, FrameCipher.available)
+    ) throws {
         self.timers = timers
         self.psk = psk
         let keyA = PrivateKey.generate()
         let keyB = PrivateKey.generate()
         a = try SecureSide(
             name: "A", privateKey: keyA, peerKey: keyB.publicKey, psk: psk, lanes: lanes, timers: timers,
-            source: Endpoint(address: .v4(0x0A00_0001), port: 4500), seed: seed)
+            source: Endpoint(address: .v4(0x0A00_0001), port: 4500), seed: seed, ciphers: ciphers.a)
         b = try SecureSide(
             name: "B", privateKey: keyB, peerKey: keyA.publicKey, psk: psk, lanes: lanes, timers: timers,
-            source: Endpoint(address: .v4(0x0A00_0002), port: 4500), seed: seed &+ 1)
+            source: Endpoint(address: .v4(0x0A00_0002), port: 4500), seed: seed &+ 1, ciphers: ciphers.b)
     }
 
     func side(_ toB: Bool) -> SecureSide { toB ? b : a }
@@ -155,6 +163,9 @@ final class TunnelPair {
         }
         return until()
     }
+
+    /// The cipher of A's current session.
+    var cipher: FrameCipher? { a.tunnel.sessions().peers[0].current?.cipher }
 
     /// Both sides can seal.
     var established: Bool {

@@ -77,9 +77,26 @@ struct TunnelTests {
         #expect(pair.b.opened.count == openedBefore + 1, "the first copy, nothing else")
     }
 
-    @Test("forged datagrams are refused and counted: random bytes, plaintext frames, a wrong key, every single-bit change")
-    func forgeries() throws {
-        let pair = try TunnelPair()
+    @Test("the cipher is agreed: AES-256-GCM when both offer it (hardware AES), ChaCha20-Poly1305 when either offers only that")
+    func cipherNegotiation() throws {
+        let both = try TunnelPair()
+        #expect(both.establish())
+        #expect(both.cipher == FrameCipher.available.first)
+        for ciphers in [([FrameCipher.chacha20Poly1305], FrameCipher.available), (FrameCipher.available, [FrameCipher.chacha20Poly1305])] {
+            let pair = try TunnelPair(ciphers: ciphers)
+            #expect(pair.establish())
+            #expect(pair.cipher == .chacha20Poly1305)
+            #expect(pair.b.tunnel.sessions().peers[0].current?.cipher == .chacha20Poly1305)
+            let frame = try #require(pair.a.sealFrame(payload, now: pair.now))
+            guard case .frame = pair.deliver(frame, toB: true) else { Issue.record("frame did not open"); return }
+        }
+    }
+
+    @Test("forged datagrams are refused and counted: random bytes, plaintext frames, a wrong key, every single-bit change",
+          arguments: FrameCipher.available)
+    func forgeries(cipher: FrameCipher) throws {
+        let pair = try TunnelPair(ciphers: ([cipher], [cipher]))
+        #expect(pair.cipher == nil)
         #expect(pair.establish())
         let openedBefore = pair.b.opened.count
         var generator = SystemRandomNumberGenerator()
@@ -235,9 +252,9 @@ struct TunnelTests {
         #expect(pair.a.counters.unsentNoSession >= 1)
     }
 
-    @Test("sealing and opening a batch allocate nothing")
-    func noAllocations() throws {
-        let pair = try TunnelPair()
+    @Test("sealing and opening a batch allocate nothing", arguments: FrameCipher.available)
+    func noAllocations(cipher: FrameCipher) throws {
+        let pair = try TunnelPair(ciphers: ([cipher], [cipher]))
         #expect(pair.establish())
         _ = pair.a.sealFrame(payload, now: pair.now)
         let lane = pair.a.lanes[0]

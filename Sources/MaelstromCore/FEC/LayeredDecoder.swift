@@ -213,6 +213,25 @@ public final class LayeredDecoder {
         decodeRepair(header, payload: payload, now: now, into: &sink)
     }
 
+    /// Whether a repair with `header` can only be thrown away: it belongs to the current stream
+    /// and every member is already here. Reads only, so a sealed repair can be skipped before it
+    /// is authenticated (a forged header can at most make a needed repair be skipped, which an
+    /// attacker on the path could do by dropping it anyway).
+    public func isRedundant(_ header: RepairFrameHeader) -> Bool {
+        guard let current = lifecycle.current, header.stream == current, header.count >= 1, header.stride >= 1 else { return false }
+        let first = extend(header.firstSequence)
+        let stride = UInt64(header.stride)
+        let last = first &+ UInt64(header.count - 1) &* stride
+        guard first >= tail, first >= firstSeen, last <= head, last >= first else { return false }
+        var member = first
+        for _ in 0..<Int(header.count) {
+            let slot = slots[Int(member & mask)]
+            guard slot.sequence == member, slot.state == .present else { return false }
+            member &+= stride
+        }
+        return true
+    }
+
     /// Handles the sender's keepalive: it confirms the stream the sender names (when it is fresh)
     /// and says how far that stream has got, which lets a far jump ahead be taken at once.
     public func receiveKeepalive<Sink: PacketSink>(_ keepalive: KeepaliveFrame, now: UInt64, into sink: inout Sink) {

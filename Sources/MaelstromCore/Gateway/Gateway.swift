@@ -128,6 +128,16 @@ public final class Gateway {
         }
     }
 
+    /// Whether a repair frame from `peer`'s lane `lane` with `header` would be thrown away (every
+    /// member already here), so the lane need not authenticate and decrypt it. Counted as skipped.
+    @inline(__always)
+    public func skipsRepair(_ header: RepairFrameHeader, fromPeer peer: PeerID, lane: LaneID) -> Bool {
+        let session = sessions[peer.index]
+        guard lane.index < LaneID.maxLanes, let decoder = session.decoder(for: lane), decoder.isRedundant(header) else { return false }
+        session.counters.repairsSkipped &+= 1
+        return true
+    }
+
     /// Runs what is due at `now`: bin flushes, decoder expiry, keepalives, peer timeouts.
     public func tick<Output: GatewayOutput>(now: UInt64, into output: inout Output) {
         for index in sessions.indices {

@@ -90,6 +90,8 @@ public struct PeerCounters: Sendable, Equatable {
     public var staleKeepalives: UInt64 = 0
     /// Repairs that could not be kept waiting: no room in the pool, or overlapping one kept.
     public var repairsDropped: UInt64 = 0
+    /// Sealed repair frames not even opened: every member had already arrived.
+    public var repairsSkipped: UInt64 = 0
     /// Datagrams from a lane of the peer's beyond its configured `lanes`: refused.
     public var laneRefused: UInt64 = 0
     /// TCP SYNs whose MSS was lowered on the way to this peer.
@@ -123,6 +125,7 @@ public struct PeerCounters: Sendable, Equatable {
         farJumpsRefused &+= other.farJumpsRefused
         staleKeepalives &+= other.staleKeepalives
         repairsDropped &+= other.repairsDropped
+        repairsSkipped &+= other.repairsSkipped
         laneRefused &+= other.laneRefused
         mssClamped &+= other.mssClamped
         recoveryLatency.add(other.recoveryLatency)

@@ -31,6 +31,18 @@ public enum WireFormat {
     public static let sealedFlag: UInt8 = 1
     /// Bytes a sealed frame adds after its plaintext: the AEAD tag.
     public static let sealOverhead = 16
+
+    /// Bytes of a sealed frame's own header that stay readable (authenticated, not encrypted):
+    /// the stream and sequence numbers of data and repair frames, so a receiver can drop a repair
+    /// it does not need without opening it. A keepalive's header (its timestamps) is encrypted.
+    @inlinable
+    public static func clearHeaderSize(typeByte: UInt8) -> Int {
+        switch typeByte {
+        case FrameType.data.rawValue: dataHeaderSize
+        case FrameType.repair.rawValue: repairHeaderSize
+        default: 0
+        }
+    }
     /// Bytes of the envelope in front of every frame's own header.
     public static let envelopeSize = 16
     /// Bytes of a data frame's own header (stream, sequence).

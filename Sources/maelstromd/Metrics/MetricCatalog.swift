@@ -99,6 +99,10 @@ enum MetricCatalog {
             help: "Repair frames that could not wait for their missing members (pool full, or a copy waiting), dropped.",
             value: { $0.repairsDropped }),
         CounterMetric(
+            name: "maelstrom_repairs_skipped_total",
+            help: "Sealed repair frames dropped unopened because every packet they cover had arrived.",
+            value: { $0.repairsSkipped }),
+        CounterMetric(
             name: "maelstrom_keepalives_sent_total",
             help: "Keepalives sent to the peer.",
             value: { $0.keepalivesSent }),
