@@ -123,7 +123,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromSecurity", "CTun"]
+            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromSecurity", "CTun"],
+            exclude: ["Scripts"]
         ),
     ]
 )
