@@ -81,6 +81,7 @@ peers:
     subnets: [$subnet]
 metrics:
   listen: 127.0.0.1:9464
+security: none
 YAML
   in_ns gw$side "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
   echo $! >"$WORK/gw$side.pid"

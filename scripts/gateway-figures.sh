@@ -71,7 +71,7 @@ print("%.3f" % statistics.median(times))'
 start_daemons() {  # EXTRA-YAML
   for side in A B; do
     if [ $side = A ]; then me=198.18.1.1 peer=198.18.1.2 sub=10.2.0.0/24; else me=198.18.1.2 peer=198.18.1.1 sub=10.1.0.0/24; fi
-    printf 'tun:\n  name: mael0\n  mtu: 1400\n  offload: %s\nlisten: %s:4500\nwan-mtu: 1500\nlanes: %s\npeers:\n  - name: peer\n    endpoint: %s:4500\n    subnets: [%s]\n' \
+    printf 'tun:\n  name: mael0\n  mtu: 1400\n  offload: %s\nlisten: %s:4500\nwan-mtu: 1500\nlanes: %s\npeers:\n  - name: peer\n    endpoint: %s:4500\n    subnets: [%s]\nsecurity: none\n' \
       "$2" $me "$1" $peer $sub >"$WORK/gw$side.yaml"
     ip netns exec ${P}gw$side "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
     echo $! >"$WORK/gw$side.pid"

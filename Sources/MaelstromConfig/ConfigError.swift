@@ -24,6 +24,9 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         case mtu
         /// The FEC parameters are refused by `FECParameters.validate()`.
         case fec
+        /// A key or key file is refused: missing, unreadable, open to group or others, not a key,
+        /// all zeros, or this gateway's own public key given for a peer.
+        case key
     }
 
     /// The path of the file as the caller gave it.

@@ -17,12 +17,31 @@ extension GatewayConfig {
         lines.append("wan-mtu: \(wanMTU)")
         lines.append("lanes: \(lanes)")
         lines.append("busy-poll: \(DurationText.format(busyPoll))")
+        // Key files by path only: this text is printed and logged, and must never carry a secret.
+        switch security {
+        case .none:
+            lines.append("security: none")
+            lines.append("# private-key-file: not used; frames cross the WAN in plaintext")
+        case .noise(_, let file):
+            lines.append("security: noise")
+            lines.append("private-key-file: \(Self.scalar(file))")
+        }
+        switch runAs {
+        case .unchanged: lines.append("user: root  # the daemon keeps the account it was started as")
+        case .named(let name): lines.append("user: \(Self.scalar(name))")
+        }
         lines.append("peers:")
         for peer in peers {
             lines.append("  - name: \(Self.scalar(peer.name))")
             lines.append("    endpoint: \(Self.scalar(peer.endpoint))")
             lines.append("    subnets: [\(peer.subnets.map(\.description).joined(separator: ", "))]")
             lines.append("    lanes: \(peer.lanes)")
+            if let key = peer.publicKey { lines.append("    public-key: \(Self.scalar(key))") }
+            if let file = peer.presharedKeyFile {
+                lines.append("    preshared-key-file: \(Self.scalar(file))")
+            } else if peer.publicKey != nil {
+                lines.append("    # preshared-key-file: not set")
+            }
         }
         lines.append("fec:")
         lines.append("  r: \(fec.r)")
@@ -45,11 +64,25 @@ extension GatewayConfig {
     }
 
     /// Plain when YAML would read the text back as the same string; quoted when it would not
-    /// (`[::]:4500` starts a flow list, `null` and `yes` are not strings).
+    /// (`[::]:4500` starts a flow list, `null` and `yes` are not strings, ` #` starts a comment).
     private static func scalar(_ value: some CustomStringConvertible) -> String {
         let text = value.description
-        let plain = text.first.map { $0.isLetter || $0.isNumber } == true
+        let plain = text.first.map { $0.isLetter || $0.isNumber || $0 == "/" } == true
+            && !text.contains(": ") && !text.contains(" #") && text.last != " " && !text.contains(where: { $0.isNewline || $0 == "\t" })
             && Resolver.default.resolveTag(of: Node(text)).rawValue == Tag.Name.str.rawValue
-        return plain ? text : "\"\(text)\""
+        guard !plain else { return text }
+        // Paths may hold any character; escape those a double-quoted scalar gives meaning to.
+        var quoted = "\""
+        for character in text.unicodeScalars {
+            switch character {
+            case "\\": quoted += "\\\\"
+            case "\"": quoted += "\\\""
+            case "\n": quoted += "\\n"
+            case "\t": quoted += "\\t"
+            case "\r": quoted += "\\r"
+            default: quoted.unicodeScalars.append(character)
+            }
+        }
+        return quoted + "\""
     }
 }

@@ -1,11 +1,15 @@
 import Foundation
 import Yams
 import MaelstromCore
+import MaelstromSecurity
 
 extension GatewayConfig {
     /// The keys each mapping accepts; any other key is refused, since a typo must not silently become a default.
     enum Keys {
-        static let top = ["tun", "listen", "wan-mtu", "lanes", "busy-poll", "peers", "fec", "keepalive", "decoder", "limits", "metrics", "log"]
+        static let top = [
+            "tun", "listen", "wan-mtu", "lanes", "busy-poll", "security", "private-key-file", "user", "peers", "fec", "keepalive",
+            "decoder", "limits", "metrics", "log",
+        ]
         static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss", "offload"]
         static let keepalive = ["interval", "peer-timeout"]
         static let metrics = ["listen"]
@@ -20,7 +24,9 @@ extension GatewayConfig {
         static let busyPoll: UInt64 = 0
     }
 
-    /// Parses and validates YAML text; `file` is only used to label errors and warnings.
+    /// Parses and validates YAML text, reading the key files it names; `file` labels errors and
+    /// warnings, and relative key file paths resolve against its directory (against the working
+    /// directory when `file` is `-` or under `/dev`, i.e. the config came from standard input).
     public static func parse(yaml: String, file: String) throws(ConfigError) -> (config: GatewayConfig, warnings: [ConfigWarning]) {
         let top = try YAMLSource.root(yaml: yaml, file: file).mapping(keys: Keys.top)
         var warnings: [ConfigWarning] = []
@@ -38,9 +44,15 @@ extension GatewayConfig {
         // 576 is the datagram size every IPv4 host must accept; below it no tunnel is usable.
         let wanMTU = try top.required("wan-mtu").int(in: 576...65_535)
 
+        let files = KeyFileReader(configFile: file)
+        let securityMode = try SecuritySection.mode(top.optional("security"))
+        let security = try SecuritySection.read(
+            top, mode: securityMode, modeLocation: top.location(of: "security"), files: files, warnings: &warnings)
+        let runAs = try SecuritySection.runAs(top.optional("user"), at: top.location(of: "user"), warnings: &warnings)
+
         let peersNode = try top.required("peers")
         var peers: [PeerEntry] = []
-        for node in try peersNode.list() { peers.append(try PeerEntry(node)) }
+        for node in try peersNode.list() { peers.append(try PeerEntry(node, security: securityMode, files: files)) }
         guard !peers.isEmpty else { throw peersNode.error(.badValue, "at least one peer is required") }
 
         let fec = try FECSection.read(
@@ -58,9 +70,14 @@ extension GatewayConfig {
         let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()
         let logLevel = try level(top.section("log", keys: Keys.log).optional("level")) ?? Defaults.logLevel
 
-        try PeerRules.check(peers, listen: listen, manageRoutes: manageRoutes)
+        let ownKey: PrivateKey? =
+            switch security {
+            case .none: nil
+            case .noise(let key, _): key
+            }
+        try PeerRules.check(peers, listen: listen, manageRoutes: manageRoutes, ownKey: ownKey)
         let innerIPv6 = tunAddress?.address.isIPv4 == false || peers.contains { $0.config.subnets.contains { !$0.address.isIPv4 } }
-        try MTURule.check(tunMTU: tunMTU, at: tunMTUNode.location, wanMTU: wanMTU, listen: listen, innerIPv6: innerIPv6)
+        try MTURule.check(tunMTU: tunMTU, at: tunMTUNode.location, wanMTU: wanMTU, listen: listen, innerIPv6: innerIPv6, sealed: securityMode == .noise)
 
         let config = GatewayConfig(
             tunName: tunName, tunMTU: tunMTU, tunAddress: tunAddress, manageRoutes: manageRoutes, clampMSS: clampMSS,
@@ -68,7 +85,7 @@ extension GatewayConfig {
             listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
             keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, lanes: lanes, busyPoll: busyPoll, memoryLimit: memoryLimit,
             metricsListen: metricsListen,
-            logLevel: logLevel, security: .none, runAs: .unchanged)
+            logLevel: logLevel, security: security, runAs: runAs)
         return (config, warnings)
     }
 

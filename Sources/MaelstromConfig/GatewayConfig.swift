@@ -48,6 +48,15 @@ public struct GatewayConfig: Sendable, Equatable {
     /// The MSS to clamp TCP SYNs to, so that segments fill but never exceed the TUN MTU:
     /// MTU minus 40 (IPv4 + TCP headers) and minus 60 (IPv6 + TCP headers).
     public var clampedMSS: (ipv4: Int, ipv6: Int) { (tunMTU - 40, tunMTU - 60) }
+
+    /// This gateway's public key, derived from its private key: what its peers list as its
+    /// `public-key`. Nil under `security: none`.
+    public var publicKey: PublicKey? {
+        switch security {
+        case .none: nil
+        case .noise(let privateKey, _): privateKey.publicKey
+        }
+    }
 }
 
 /// The `security` setting: sealed frames under a Noise_IKpsk2 session with each peer (the

@@ -15,11 +15,13 @@ public struct PeerConfig: Sendable, Equatable {
     public let publicKey: PublicKey?
     /// The key shared with the peer (`preshared-key-file`), if any.
     public let presharedKey: PresharedKey?
+    /// The absolute path `presharedKey` was read from: the effective config names the file, never the key.
+    public let presharedKeyFile: String?
 
     /// Creates a peer; the loader checks the cross-peer rules, not this initialiser.
     public init(
         name: String, endpoint: Endpoint, subnets: [IPPrefix], lanes: Int = LaneID.maxLanes,
-        publicKey: PublicKey? = nil, presharedKey: PresharedKey? = nil
+        publicKey: PublicKey? = nil, presharedKey: PresharedKey? = nil, presharedKeyFile: String? = nil
     ) {
         self.name = name
         self.endpoint = endpoint
@@ -27,5 +29,6 @@ public struct PeerConfig: Sendable, Equatable {
         self.lanes = lanes
         self.publicKey = publicKey
         self.presharedKey = presharedKey
+        self.presharedKeyFile = presharedKeyFile
     }
 }

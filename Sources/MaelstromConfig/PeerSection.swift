@@ -1,4 +1,5 @@
 import MaelstromCore
+import MaelstromSecurity
 
 /// A peer as read, with the locations the cross-peer rules need for their errors.
 struct PeerEntry {
@@ -6,10 +7,12 @@ struct PeerEntry {
     let name: Location
     let endpoint: Location
     let subnets: [Location]
+    /// Where `public-key` is; nil when it is absent (only under `security: none`).
+    let publicKey: Location?
 
-    static let keys = ["name", "endpoint", "subnets", "lanes"]
+    static let keys = ["name", "endpoint", "subnets", "lanes", "public-key", "preshared-key-file"]
 
-    init(_ node: ConfigNode) throws(ConfigError) {
+    init(_ node: ConfigNode, security: SecurityMode, files: KeyFileReader) throws(ConfigError) {
         let mapping = try node.mapping(keys: Self.keys)
         let nameNode = try mapping.required("name")
         let name = try nameNode.string("a peer name")
@@ -30,16 +33,44 @@ struct PeerEntry {
         var subnets: [IPPrefix] = []
         for subnetNode in subnetNodes { subnets.append(try subnetNode.prefix()) }
         let lanes = try mapping.optional("lanes")?.int(in: 1...LaneID.maxLanes) ?? LaneID.maxLanes
-        config = PeerConfig(name: name, endpoint: endpoint, subnets: subnets, lanes: lanes)
+        let keyNode = mapping.optional("public-key")
+        let presharedNode = mapping.optional("preshared-key-file")
+        var publicKey: PublicKey? = nil
+        var preshared: (bytes: [UInt8], path: String)? = nil
+        switch security {
+        case .none:
+            // Keys under plaintext would suggest a protection that is not there.
+            for (key, node) in [("public-key", keyNode), ("preshared-key-file", presharedNode)] {
+                if let node {
+                    throw node.error(
+                        .badValue, "\(key) is not used with security: none (frames are not sealed); remove it, or remove security: none to seal them")
+                }
+            }
+        case .noise:
+            guard let keyNode else {
+                throw mapping.location.child("public-key").error(
+                    .missingKey,
+                    "missing required key 'public-key': the peer's public key, which `maelstromd check` prints on the peer")
+            }
+            publicKey = try SecuritySection.publicKey(keyNode)
+            if let presharedNode { preshared = try files.load(presharedNode, kind: .presharedKey) }
+        }
+        config = PeerConfig(
+            name: name, endpoint: endpoint, subnets: subnets, lanes: lanes, publicKey: publicKey,
+            // KeyFileReader has checked the length.
+            presharedKey: preshared.map { PresharedKey(bytes: $0.bytes)! }, presharedKeyFile: preshared?.path)
         self.name = nameNode.location
         self.endpoint = endpointNode.location
         self.subnets = subnetNodes.map(\.location)
+        self.publicKey = keyNode?.location
     }
 }
 
 /// Rules that span peers: each packet and each datagram must map to exactly one peer.
 enum PeerRules {
-    static func check(_ peers: [PeerEntry], listen: Endpoint, manageRoutes: Bool) throws(ConfigError) {
+    /// `ownKey` is the gateway's private key under `security: noise`.
+    static func check(_ peers: [PeerEntry], listen: Endpoint, manageRoutes: Bool, ownKey: PrivateKey?) throws(ConfigError) {
+        let ownPublicKey = ownKey?.publicKey
         for (index, peer) in peers.enumerated() {
             let endpoint = peer.config.endpoint
             if let earlier = peers[..<index].firstIndex(where: { $0.config.name == peer.config.name }) {
@@ -52,6 +83,21 @@ enum PeerRules {
             // Incoming datagrams are matched to peers by source endpoint.
             if let earlier = peers[..<index].firstIndex(where: { $0.config.endpoint == endpoint }) {
                 throw peer.endpoint.error(.duplicate, "endpoint \(endpoint) is already used by \(describe(peers[earlier].endpoint))")
+            }
+            if let key = peer.config.publicKey, let location = peer.publicKey {
+                // A handshake names the peer by its key: two peers with one key could not be told apart.
+                if let earlier = peers[..<index].firstIndex(where: { $0.config.publicKey == key }), let other = peers[earlier].publicKey {
+                    throw location.error(.duplicate, "this public key is already used by \(describe(other)); each peer has its own key")
+                }
+                if key == ownPublicKey {
+                    throw location.error(
+                        .key, "this is this gateway's own public key; give the peer's key, which `maelstromd check` prints on the peer")
+                }
+                if let ownKey, key.bytes == ownKey.bytes {
+                    throw location.error(
+                        .key,
+                        "this is this gateway's private key, not a peer's public key: make a new one with `maelstromd genkey`, since this one has been written into a config")
+                }
             }
         }
         let subnets = peers.flatMap { peer in zip(peer.config.subnets, peer.subnets).map { (peer.config.name, $0, $1) } }

@@ -7,7 +7,10 @@ struct Maelstromd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "maelstromd",
         abstract: "Maelstrom: a transparent forward-error-correction gateway between data centers.",
-        subcommands: [RunCommand.self, CheckCommand.self, StatsCommand.self, SimulateCommand.self, BenchCommand.self])
+        subcommands: [
+            RunCommand.self, CheckCommand.self, GenkeyCommand.self, PubkeyCommand.self, GenpskCommand.self, StatsCommand.self,
+            SimulateCommand.self, BenchCommand.self,
+        ])
 
     /// Parses the command line and runs; every usage error is one line on stderr and exit code 2.
     static func main() async {

@@ -1,4 +1,5 @@
 import Foundation
+import MaelstromSecurity
 import Testing
 
 /// Runs the built `maelstromd` with `arguments`; returns its exit status and what it printed.
@@ -16,6 +17,7 @@ private let goodConfig = """
       - name: site-b
         endpoint: 198.18.2.1:4500
         subnets: [10.2.0.0/24]
+    security: none
     """
 
 @Suite("maelstromd command line", .enabled(if: maelstromdPath != nil, "maelstromd is not built next to the tests"))
@@ -153,5 +155,104 @@ struct CommandLineTests {
         let config = maelstromd("check --config /tmp")
         #expect(config.status == 2)
         #expect(config.output.contains("it is a directory"), "\(config.output)")
+    }
+
+    // MARK: keys (issue #8)
+
+    @Test("genkey | pubkey gives the public key of the generated private key")
+    func genkeyPubkeyRoundTrip() throws {
+        let generated = maelstromd("genkey")
+        #expect(generated.status == 0, "\(generated.output)")
+        let text = generated.output.trimmingCharacters(in: .newlines)
+        #expect(generated.output == text + "\n" && text.count == 44, "\(generated.output)")
+        let key = try #require(PrivateKey(base64: text))
+        let derived = shell("echo '\(text)' | \(maelstromdPath ?? "false") pubkey")
+        #expect(derived.status == 0, "\(derived.output)")
+        #expect(derived.output == key.publicKey.base64 + "\n")
+        #expect(maelstromd("genkey").output != generated.output)
+    }
+
+    @Test("pubkey refuses what is not a private key with one line and exit 2", arguments: [
+        "echo garbage", "printf ''", "head -c 100000 /dev/zero", "echo \(String(repeating: "A", count: 43))",
+    ])
+    func pubkeyRefusesGarbage(input: String) {
+        let result = shell("\(input) | \(maelstromdPath ?? "false") pubkey")
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.split(separator: "\n").count == 1, "\(result.output)")
+        #expect(result.output.hasPrefix("maelstromd: standard input"), "\(result.output)")
+    }
+
+    @Test func genpskPrintsAKey() throws {
+        let first = maelstromd("genpsk")
+        #expect(first.status == 0)
+        let text = first.output.trimmingCharacters(in: .newlines)
+        #expect(first.output == text + "\n" && text.count == 44)
+        #expect(PresharedKey(base64: text) != nil)
+        #expect(maelstromd("genpsk").output != first.output)
+    }
+
+    @Test("genkey into a file others can read warns to set umask 077; with umask 077 it is silent")
+    func genkeyWarnsAboutAnOpenFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("genkey-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let binary = maelstromdPath ?? "false"
+        let open = shell("umask 022; \(binary) genkey > \(directory)/open.key")
+        #expect(open.status == 0)
+        #expect(open.output.contains("warning") && open.output.contains("umask 077") && open.output.contains("mode 0644"), "\(open.output)")
+        let closed = shell("umask 077; \(binary) genkey > \(directory)/closed.key")
+        #expect(closed.status == 0 && closed.output.isEmpty, "\(closed.output)")
+        let key = try String(contentsOfFile: "\(directory)/closed.key", encoding: .utf8)
+        #expect(PrivateKey(base64: key) != nil)
+    }
+
+    /// A sealed config next to its key file (mode `keyMode`), named relatively: `public-key` is line 10, `private-key-file` line 11.
+    private func withSealedConfig(keyMode: mode_t, _ body: (_ config: String, _ keyPath: String, _ key: PrivateKey) -> Void) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sealed-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = PrivateKey.generate()
+        let keyPath = directory + "/private.key"
+        try (key.base64 + "\n").write(toFile: keyPath, atomically: false, encoding: .utf8)
+        #expect(chmod(keyPath, keyMode) == 0)
+        let config = goodConfig.replacingOccurrences(of: "security: none", with: "private-key-file: private.key")
+            .replacingOccurrences(of: "    subnets: [10.2.0.0/24]\n", with: "    subnets: [10.2.0.0/24]\n    public-key: \(PrivateKey.generate().publicKey)\n")
+        try config.write(toFile: directory + "/gw.yaml", atomically: false, encoding: .utf8)
+        body(directory + "/gw.yaml", keyPath, key)
+    }
+
+    @Test("check prints this gateway's public key, and never its private key")
+    func checkPrintsThePublicKey() throws {
+        try withSealedConfig(keyMode: 0o600) { config, keyPath, key in
+            let result = maelstromd("check --config \(config)")
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("\n# public key: \(key.publicKey.base64)\n"), "\(result.output)")
+            #expect(result.output.contains("private-key-file: \(keyPath)\n"), "\(result.output)")
+            #expect(!result.output.contains(key.base64), "check printed the private key")
+            #expect(!result.output.contains("warning"), "\(result.output)")
+        }
+    }
+
+    @Test("check and run refuse a key file others can read, naming the file, its mode and the fix")
+    func openKeyFileIsRefused() throws {
+        try withSealedConfig(keyMode: 0o644) { config, keyPath, _ in
+            for command in ["check", "run"] {
+                let result = maelstromd("\(command) --config \(config)")
+                #expect(result.status == 2, "\(command): \(result.output)")
+                #expect(result.output.split(separator: "\n").count == 1, "\(command): \(result.output)")
+                #expect(result.output.contains("\(config):11: private-key-file: "), "\(command): \(result.output)")
+                #expect(result.output.contains("mode 0644") && result.output.contains("chmod 600 \(keyPath)"), "\(command): \(result.output)")
+            }
+        }
+    }
+
+    @Test("check warns that security: none is plaintext, naming file, line and key")
+    func checkWarnsAboutPlaintext() throws {
+        try withConfig(goodConfig) { path in
+            let result = maelstromd("check --config \(path)")
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("maelstromd: warning: \(path):10: security: security is none: frames cross the WAN in plaintext"), "\(result.output)")
+            #expect(!result.output.contains("# public key:"))
+        }
     }
 }

@@ -81,6 +81,7 @@ final class TwoGatewayBed: @unchecked Sendable {
           listen: 127.0.0.1:9464
         log:
           level: info
+        security: none
         \(extra)
         """
     }

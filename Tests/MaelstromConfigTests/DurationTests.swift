@@ -19,7 +19,7 @@ import Testing
     func refuses(_ text: String) throws {
         let error = try #require(parseError(Self.hold(text)))
         #expect(error.code == .badValue, "\(error)")
-        #expect(error.line == 14 && error.key == "decoder.hold", "\(error)")
+        #expect(error.line == 15 && error.key == "decoder.hold", "\(error)")
     }
 
     @Test func refusesAList() throws {

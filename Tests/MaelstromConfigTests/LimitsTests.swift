@@ -9,26 +9,26 @@ import Testing
             name: "derived decoder window too large",
             yaml: minimal("mtu: 1400", "mtu: 8900").replacing("wan-mtu: 1500", with: "wan-mtu: 9000")
                 + "fec:\n  r: 255\n  interleaves: [65535]\n",
-            code: .fec, line: 15, key: "fec.interleaves", says: "needs a decoder window of 33553920 packets, more than the largest (1048576)"),
+            code: .fec, line: 16, key: "fec.interleaves", says: "needs a decoder window of 33553920 packets, more than the largest (1048576)"),
         ErrorCase(
             name: "codec memory over the limit",
-            yaml: minimalYAML + "decoder:\n  window: 1048576\n", code: .badValue, line: 14, key: "decoder.window",
+            yaml: minimalYAML + "decoder:\n  window: 1048576\n", code: .badValue, line: 15, key: "decoder.window",
             says: "more than limits.memory 1GiB"),
         ErrorCase(
-            name: "memory limit below its floor", yaml: minimalYAML + "limits:\n  memory: 1MiB\n", code: .badValue, line: 14,
+            name: "memory limit below its floor", yaml: minimalYAML + "limits:\n  memory: 1MiB\n", code: .badValue, line: 15,
             key: "limits.memory", says: "must be between 16MiB and 1024GiB"),
         ErrorCase(
-            name: "memory limit not a size", yaml: minimalYAML + "limits:\n  memory: lots\n", code: .badValue, line: 14,
+            name: "memory limit not a size", yaml: minimalYAML + "limits:\n  memory: lots\n", code: .badValue, line: 15,
             key: "limits.memory", says: "is not a size such as 512MiB"),
         ErrorCase(
             name: "keepalive interval near UInt64.max",
             yaml: minimalYAML + "keepalive:\n  interval: 18446744073709551614ns\n  peer-timeout: 18446744073709551615ns\n",
-            code: .badValue, line: 14, key: "keepalive.interval", says: "must be between 10ms and 600s"),
+            code: .badValue, line: 15, key: "keepalive.interval", says: "must be between 10ms and 600s"),
         ErrorCase(
             name: "peer timeout too long", yaml: minimalYAML + "keepalive:\n  peer-timeout: 7200s\n",
-            code: .badValue, line: 14, key: "keepalive.peer-timeout", says: "must be between 20ms and 3600s"),
+            code: .badValue, line: 15, key: "keepalive.peer-timeout", says: "must be between 20ms and 3600s"),
         ErrorCase(
-            name: "decoder hold too long", yaml: minimalYAML + "decoder:\n  hold: 1000s\n", code: .badValue, line: 14,
+            name: "decoder hold too long", yaml: minimalYAML + "decoder:\n  hold: 1000s\n", code: .badValue, line: 15,
             key: "decoder.hold", says: "must be between 1ns and 120s"),
         ErrorCase(
             name: "port with a sign", yaml: minimal("0.0.0.0:4500", "0.0.0.0:+4500"), code: .badValue, line: 7, key: "listen",
