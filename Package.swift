@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point one way: maelstromd → MaelstromTun → (CTun, MaelstromSecurity → MaelstromCore).
+// Dependencies point one way: maelstromd → MaelstromTun → (CTun, CPrivilege, MaelstromSecurity → MaelstromCore).
 // MaelstromCore makes no syscalls and reads no clock, so the same protocol code runs in
 // unit tests, in `maelstromd simulate` and in the daemon.
 // The packet path's modules are built with cross-module optimization, so the generic gateway and
@@ -53,9 +53,15 @@ let package = Package(
             name: "CTun",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // Least privilege after setup: no_new_privs, the switch to `user:`, libcap's view of what is left.
+        .target(
+            name: "CPrivilege",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("cap")]
+        ),
         .target(
             name: "MaelstromTun",
-            dependencies: ["CTun", "MaelstromCore", "MaelstromSecurity"],
+            dependencies: ["CTun", "CPrivilege", "MaelstromCore", "MaelstromSecurity"],
             swiftSettings: packetPath
         ),
         .executableTarget(

@@ -19,6 +19,9 @@ final class GatewayHost {
     private let sockets: [UDPSocket]
     private let logger: Logger
     private var routes: [IPPrefix] = []
+    /// Set once the process gave up its capabilities: routes can no longer be removed by hand,
+    /// and need not be, since the kernel deletes them with the TUN device when its queues close.
+    private var privileged = true
 
     init(config: GatewayConfig, logger: Logger) throws {
         self.logger = logger
@@ -127,9 +130,15 @@ final class GatewayHost {
         return try SecureTunnel(settings: TunnelSettings(privateKey: privateKey, peers: peers), now: MonotonicClock.now())
     }
 
-    /// Removes the routes this process added and closes the devices and sockets.
+    /// Called after the drop to `user:`: from now on the routes go with the device.
+    func privilegesDropped() {
+        privileged = false
+    }
+
+    /// Removes the routes this process added (while it still may) and closes the devices and
+    /// sockets; closing the last queue deletes the TUN device and every route through it.
     func tearDown() {
-        for route in routes {
+        for route in routes where privileged {
             do {
                 try tuns[0].removeRoute(prefix: route.description)
             } catch {

@@ -1,9 +1,11 @@
 import ArgumentParser
+import Dispatch
 import Foundation
+import MaelstromTun
 
 /// The `maelstromd` command: the gateway daemon and its tools.
 @main
-struct Maelstromd: AsyncParsableCommand {
+struct Maelstromd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "maelstromd",
         abstract: "Maelstrom: a transparent forward-error-correction gateway between data centers.",
@@ -13,16 +15,30 @@ struct Maelstromd: AsyncParsableCommand {
         ])
 
     /// Parses the command line and runs; every usage error is one line on stderr and exit code 2.
-    static func main() async {
+    ///
+    /// Synchronous on purpose: an async `main` parks the main thread inside `pthread_exit` (libdispatch's
+    /// `dispatch_main`), where glibc's set*id broadcast skips it, so it would keep root's
+    /// credentials after the daemon drops privileges. Here the main thread only waits, alive, for the
+    /// command running on the concurrency pool.
+    static func main() {
         let command: ParsableCommand
         do {
             command = try parseAsRoot()
         } catch {
             exitForParseError(error)
         }
+        if command is RunCommand {
+            // Before any other thread exists, so that every thread inherits it.
+            do {
+                try PrivilegeDrop.forbidNewPrivileges()
+            } catch {
+                FileHandle.standardError.write(Data("maelstromd: cannot forbid new privileges: \(error)\n".utf8))
+                Foundation.exit(1)
+            }
+        }
         do {
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
+            if let asyncCommand = command as? AsyncParsableCommand {
+                try runBlocking(asyncCommand)
             } else {
                 var syncCommand = command
                 try syncCommand.run()
@@ -33,6 +49,23 @@ struct Maelstromd: AsyncParsableCommand {
         } catch {
             exitForParseError(error)
         }
+    }
+
+    /// Runs an async command on the concurrency pool while this thread waits for it.
+    private static func runBlocking(_ command: AsyncParsableCommand) throws {
+        nonisolated(unsafe) var command = command
+        nonisolated(unsafe) var failure: Error? = nil
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                try await command.run()
+            } catch {
+                failure = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let failure { throw failure }
     }
 
     private static func exitForParseError(_ error: Error) -> Never {

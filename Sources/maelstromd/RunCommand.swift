@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Logging
 import MaelstromConfig
 import MaelstromCore
@@ -15,6 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
+        // (`main` has forbidden new privileges already, before any other thread started.)
         let (config, warnings) = try loadConfig(self.config)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -26,6 +28,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let gateway = try GatewayHost(config: config, logger: logger)
         defer { gateway.tearDown() }
+        try dropPrivileges(config: config, gateway: gateway, logger: logger)
         var services: [any Service] = [gateway.dataPlaneService, HealthReporter(board: gateway.board, logger: logger)]
         if let listen = config.metricsListen {
             services.append(MetricsService(listen: listen, board: gateway.board, logger: logger))
@@ -48,6 +51,33 @@ struct RunCommand: AsyncParsableCommand {
             throw CommandFailure(message: "\(error)", exitCode: 1)
         }
         logger.info("maelstromd stopped")
+    }
+}
+
+extension RunCommand {
+    /// Becomes `config.runAs` once the gateway holds its devices and sockets; a failed or partial
+    /// drop stops the daemon rather than leave it running with root's power.
+    private func dropPrivileges(config: GatewayConfig, gateway: GatewayHost, logger: Logger) throws {
+        guard case .named(let user) = config.runAs else {
+            logger.warning("keeping uid \(getuid()) after setup (user: root or no unprivileged account)")
+            return
+        }
+        guard geteuid() == 0 else {
+            // Without root there is nothing to switch from, and no CAP_SETUID to switch with.
+            logger.warning("started as uid \(geteuid()), not root: user: \(user) is applied only when started as root")
+            return
+        }
+        do {
+            let threads = try PrivilegeDrop.drop(to: user)
+            gateway.privilegesDropped()
+            logger.info(
+                "privileges dropped",
+                metadata: ["user": "\(user)", "uid": "\(getuid())", "threads": "\(threads.count)", "capabilities": "none", "no_new_privs": "1"])
+        } catch {
+            // Part-way (the uid switched, a check failed): the routes are out of reach as well.
+            if geteuid() != 0 { gateway.privilegesDropped() }
+            throw CommandFailure(message: "cannot drop privileges to \(user): \(error)", exitCode: 1)
+        }
     }
 }
 

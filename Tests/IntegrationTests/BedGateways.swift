@@ -13,10 +13,13 @@ final class BedGateways: @unchecked Sendable {
         self.bed = bed
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(bed.prefix)gateways")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try TwoGatewayBed.config(listen: "198.18.1.1", peer: "198.18.2.1", peerName: "site-b", subnet: "10.2.0.0/24", extra: "")
-            .write(to: directory.appendingPathComponent("gwA.yaml"), atomically: true, encoding: .utf8)
-        try TwoGatewayBed.config(listen: "198.18.2.1", peer: "198.18.1.1", peerName: "site-a", subnet: "10.1.0.0/24", extra: "")
-            .write(to: directory.appendingPathComponent("gwB.yaml"), atomically: true, encoding: .utf8)
+        let keys = try BedKeys.write(in: directory)
+        try TwoGatewayBed.config(
+            listen: "198.18.1.1", peer: "198.18.2.1", peerName: "site-b", subnet: "10.2.0.0/24", extra: "", keys: keys, node: "gwA"
+        ).write(to: directory.appendingPathComponent("gwA.yaml"), atomically: true, encoding: .utf8)
+        try TwoGatewayBed.config(
+            listen: "198.18.2.1", peer: "198.18.1.1", peerName: "site-a", subnet: "10.1.0.0/24", extra: "", keys: keys, node: "gwB"
+        ).write(to: directory.appendingPathComponent("gwB.yaml"), atomically: true, encoding: .utf8)
     }
 
     /// Starts the daemon in `gateway` (gwA or gwB).

@@ -68,16 +68,20 @@ extension NetworkTests {
             usleep(3_000_000)  // counters are published once a second, and exported once a second
             #expect(bed.isRunning("gwA"))
             #expect(bed.metric("gwA", "maelstrom_unknown_source_datagrams_total") == 300)
-            #expect(bed.metric("gwA", "maelstrom_malformed_total") >= 590)
+            // Sealed frames are required: the garbage is refused before the decoder, by cause.
+            let refused = (SecurityBedTests.refusals + ["maelstrom_handshakes_refused_total"]).map { bed.metric("gwA", $0) }.reduce(0, +)
+            #expect(refused >= 590, "refused \(refused)")
+            #expect(bed.metric("gwA", "maelstrom_malformed_total") == 0, "nothing reached the decoder")
             #expect(bed.metric("gwA", "maelstrom_packets_delivered_total") == 0)
             stopProcess(tcpdump, signal: SIGINT, timeout: 3)
             let leaked = (try? String(contentsOf: capture, encoding: .utf8)) ?? ""
             #expect(leaked.isEmpty, "hostA saw packets: \(leaked.prefix(500))")
         }
 
-        @Test("a peer restarted twice, then a datagram of its first run delivered late: traffic goes on both ways")
-        func lateDatagramOfAnEarlierRun() throws {
-            let bed = try TwoGatewayBed()
+        @Test("a peer restarted twice, then a datagram of its first run delivered late: traffic goes on both ways",
+              arguments: [BedSecurity.sealed, .none])
+        func lateDatagramOfAnEarlierRun(security: BedSecurity) throws {
+            let bed = try TwoGatewayBed(security: security)
             defer { bed.tearDown() }
             try bed.startDaemon("gwA")
             try bed.startDaemon("gwB")
@@ -135,7 +139,13 @@ extension NetworkTests {
             let forward = bed.exec("hostA", "ping -c 20 -i 0.1 -W 2 10.2.0.2")
             #expect(forward.status == 0 && forward.output.contains(" 0% packet loss"), "hostA → hostB: \(forward.output)")
             usleep(2_500_000)  // published each second, exported each second
-            #expect(bed.metric("gwA", "maelstrom_stale_stream_frames_total") >= 1, "the late frame was not counted as stale")
+            if security == .none {
+                #expect(bed.metric("gwA", "maelstrom_stale_stream_frames_total") >= 1, "the late frame was not counted as stale")
+            } else {
+                // Sealed, it names a session gwA has dropped: refused before any decoder sees it.
+                #expect(bed.metric("gwA", "maelstrom_refused_unknown_session_total") + bed.metric("gwA", "maelstrom_refused_replay_total") >= 1,
+                        "the late frame was not refused")
+            }
             #expect(bed.metric("gwA", "maelstrom_stream_restarts_total") == 2)
         }
 

@@ -1,4 +1,34 @@
 import Foundation
+import MaelstromSecurity
+
+/// Whether a bed's gateways seal their frames (the default, as everywhere) or run `security: none`.
+enum BedSecurity {
+    /// Keys generated for the bed: each gateway's private key file and the other's public key.
+    case sealed
+    /// Plaintext frames, for the tests about plaintext itself.
+    case none
+}
+
+/// A pair of gateway keys written for a bed: private key files (mode 0600) and public keys.
+struct BedKeys {
+    let privateKeyFiles: [String: String]
+    let publicKeys: [String: String]
+
+    /// New keys for gwA and gwB in `directory`.
+    static func write(in directory: URL) throws -> BedKeys {
+        var files: [String: String] = [:]
+        var publics: [String: String] = [:]
+        for node in ["gwA", "gwB"] {
+            let key = PrivateKey.generate()
+            let path = directory.appendingPathComponent("\(node).key").path
+            guard FileManager.default.createFile(atPath: path, contents: Data((key.base64 + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            else { throw TestFailure("cannot write \(path)") }
+            files[node] = path
+            publics[node] = key.publicKey.base64
+        }
+        return BedKeys(privateKeyFiles: files, publicKeys: publics)
+    }
+}
 
 /// Two real `maelstromd` daemons in network namespaces: hostA — gwA ═ veth ═ gwB — hostB.
 ///
@@ -13,14 +43,17 @@ final class TwoGatewayBed: @unchecked Sendable {
 
     /// Whether the WAN between the gateways is IPv6 (fd00:18::1 ↔ fd00:18::2) instead of IPv4.
     let ipv6WAN: Bool
+    /// The gateways' keys (nil under `security: none`).
+    let keys: BedKeys?
 
     /// A bed whose hosts have IPv6 addresses too (fd01::2 at A, fd02::2 at B, routed through the
     /// tunnel); with `ipv6WAN` the gateways talk over IPv6.
-    init(extraConfig: String = "", ipv6WAN: Bool = false) throws {
+    init(extraConfig: String = "", ipv6WAN: Bool = false, security: BedSecurity = .sealed) throws {
         self.ipv6WAN = ipv6WAN
         prefix = "mg\(String(UInt32.random(in: 0...0xFFFF), radix: 16))-"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)bed")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        keys = security == .sealed ? try BedKeys.write(in: directory) : nil
         let setup = """
             set -e
             P=\(prefix)
@@ -59,32 +92,47 @@ final class TwoGatewayBed: @unchecked Sendable {
         }
         let (wanA, wanB) = ipv6WAN ? ("[fd00:18::1]", "[fd00:18::2]") : ("198.18.1.1", "198.18.1.2")
         try write(
-            config: Self.config(listen: wanA, peer: wanB, peerName: "site-b", subnet: "10.2.0.0/24, fd02::/64", extra: extraConfig),
+            config: Self.config(
+                listen: wanA, peer: wanB, peerName: "site-b", subnet: "10.2.0.0/24, fd02::/64", extra: extraConfig, keys: keys, node: "gwA"),
             name: "gwA.yaml")
         try write(
-            config: Self.config(listen: wanB, peer: wanA, peerName: "site-a", subnet: "10.1.0.0/24, fd01::/64", extra: extraConfig),
+            config: Self.config(
+                listen: wanB, peer: wanA, peerName: "site-a", subnet: "10.1.0.0/24, fd01::/64", extra: extraConfig, keys: keys, node: "gwB"),
             name: "gwB.yaml")
     }
 
-    static func config(listen: String, peer: String, peerName: String, subnet: String, extra: String) -> String {
-        """
-        tun:
-          name: mael0
-          mtu: 1400
-        listen: "\(listen):4500"
-        wan-mtu: 1500
-        peers:
-          - name: \(peerName)
-            endpoint: "\(peer):4500"
-            subnets: [\(subnet)]
-        metrics:
-          listen: 127.0.0.1:9464
-        log:
-          level: info
-        security: none
-        \(extra)
-        """
+    /// A gateway's config: sealed with `keys` (as `node`), or `security: none` without.
+    static func config(listen: String, peer: String, peerName: String, subnet: String, extra: String, keys: BedKeys?, node: String) -> String {
+        let security: String
+        let peerKey: String
+        if let keys {
+            security = "private-key-file: \(keys.privateKeyFiles[node]!)"
+            peerKey = "\n    public-key: \(keys.publicKeys[node == "gwA" ? "gwB" : "gwA"]!)"
+        } else {
+            security = "security: none"
+            peerKey = ""
+        }
+        return """
+            tun:
+              name: mael0
+              mtu: 1400
+            listen: "\(listen):4500"
+            wan-mtu: 1500
+            peers:
+              - name: \(peerName)
+                endpoint: "\(peer):4500"
+                subnets: [\(subnet)]\(peerKey)
+            metrics:
+              listen: 127.0.0.1:9464
+            log:
+              level: info
+            \(security)
+            \(extra)
+            """
     }
+
+    /// The public key of `node` (gwA or gwB), base64.
+    func publicKey(_ node: String) -> String { keys?.publicKeys[node] ?? "" }
 
     private func write(config: String, name: String) throws {
         try config.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
@@ -154,6 +202,9 @@ final class TwoGatewayBed: @unchecked Sendable {
     func log(_ node: String) -> String {
         (try? String(contentsOf: directory.appendingPathComponent("\(node).log"), encoding: .utf8)) ?? ""
     }
+
+    /// The process id of `node`'s daemon (`ip netns exec` execs it in place), or nil.
+    func daemonPID(_ node: String) -> Int32? { daemons[node].map(\.processIdentifier) }
 
     /// Whether the daemon of `node` is still running.
     func isRunning(_ node: String) -> Bool { daemons[node]?.isRunning ?? false }
