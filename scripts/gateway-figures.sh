@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the gateway pair against plain kernel routing over the same namespaces, in one run:
 # iperf3 TCP goodput with 1 and 4 streams, ping RTT (median), the daemons' CPU per Gbit/s, and the
-# same-run baselines "one lane" and "no TUN offload"; then the lane loops alone over in-memory
+# same-run baselines "security: none" (plaintext frames), "one lane" and "no TUN offload"; then the lane loops alone over in-memory
 # seams (bench dataplane) and, with valgrind, the instructions per packet of the whole gateway path.
 #   hostA — gwA ═ veth ═ gwB — hostB
 #   sudo scripts/gateway-figures.sh [--bin DIR] [--time SECONDS] [--json FILE] [--no-callgrind]
@@ -68,11 +68,20 @@ import re, statistics, sys
 times = [float(m.group(1)) for m in re.finditer(r"time=([0-9.]+)", sys.stdin.read())]
 print("%.3f" % statistics.median(times))'
 }
-start_daemons() {  # EXTRA-YAML
+for side in A B; do
+  (umask 077 && "$BIN/maelstromd" genkey >"$WORK/gw$side.key")
+  "$BIN/maelstromd" pubkey <"$WORK/gw$side.key" >"$WORK/gw$side.pub"
+done
+start_daemons() {  # LANES OFFLOAD [none]: sealed frames unless the third argument is none
   for side in A B; do
-    if [ $side = A ]; then me=198.18.1.1 peer=198.18.1.2 sub=10.2.0.0/24; else me=198.18.1.2 peer=198.18.1.1 sub=10.1.0.0/24; fi
-    printf 'tun:\n  name: mael0\n  mtu: 1400\n  offload: %s\nlisten: %s:4500\nwan-mtu: 1500\nlanes: %s\npeers:\n  - name: peer\n    endpoint: %s:4500\n    subnets: [%s]\nsecurity: none\n' \
-      "$2" $me "$1" $peer $sub >"$WORK/gw$side.yaml"
+    if [ $side = A ]; then me=198.18.1.1 peer=198.18.1.2 sub=10.2.0.0/24 other=B; else me=198.18.1.2 peer=198.18.1.1 sub=10.1.0.0/24 other=A; fi
+    if [ "${3:-sealed}" = none ]; then
+      security='security: none' peerkey=''
+    else
+      security="private-key-file: $WORK/gw$side.key" peerkey="    public-key: $(cat "$WORK/gw$other.pub")"
+    fi
+    printf 'tun:\n  name: mael0\n  mtu: 1400\n  offload: %s\nlisten: %s:4500\nwan-mtu: 1500\nlanes: %s\npeers:\n  - name: peer\n    endpoint: %s:4500\n    subnets: [%s]\n%s\n%s\n' \
+      "$2" $me "$1" $peer $sub "$peerkey" "$security" >"$WORK/gw$side.yaml"
     ip netns exec ${P}gw$side "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
     echo $! >"$WORK/gw$side.pid"
   done
@@ -100,10 +109,14 @@ done
 k_rtt=$(printf '%s\n' "${rtts_k[@]}" | sort -n | sed -n 2p)
 m_rtt=$(printf '%s\n' "${rtts_m[@]}" | sort -n | sed -n 2p)
 k_reno1=$(goodput reno 1); k_reno4=$(goodput reno 4); k_cubic1=$(goodput cubic 1)
-echo "== Maelstrom, default (lanes: auto, TUN offloads on)" >&2
+echo "== Maelstrom, default (sealed, lanes: auto, TUN offloads on)" >&2
 start_daemons auto true
 m_lanes=$(lanes_of)
 m_reno1=$(goodput reno 1); m_reno4=$(goodput reno 4); m_cubic1=$(goodput cubic 1)
+stop_daemons
+echo "== Maelstrom, security: none" >&2
+start_daemons auto true none
+n_reno1=$(goodput reno 1); n_reno4=$(goodput reno 4)
 stop_daemons
 echo "== Maelstrom, one lane" >&2
 start_daemons 1 true
@@ -115,7 +128,7 @@ o_reno1=$(goodput reno 1); o_reno4=$(goodput reno 4)
 stop_daemons
 
 echo "== bench dataplane (in-memory seams)" >&2
-bench=$("$BIN/maelstromd" bench dataplane --lanes 1,2 --seconds 3 --json | python3 -c '
+bench=$("$BIN/maelstromd" bench dataplane --lanes 1,2 --security none,sealed --seconds 3 --json | python3 -c '
 import json, sys
 runs = [json.loads(line) for line in sys.stdin if line.strip()]
 print(" ".join("%.2f %.0f" % (r["gbit_per_s"], r["packets_per_s"]) for r in runs))')
@@ -133,16 +146,16 @@ if [ $CALLGRIND -eq 1 ] && command -v valgrind >/dev/null; then
 fi
 
 python3 - "$JSON" "$TIME" "$m_lanes" "$k_reno1" "$k_reno4" "$k_cubic1" "$k_rtt" "$m_reno1" "$m_reno4" "$m_cubic1" "$m_rtt" \
-  "$l_reno1" "$l_reno4" "$o_reno1" "$o_reno4" "$bench" "$instructions" <<'PY'
+  "$l_reno1" "$l_reno4" "$o_reno1" "$o_reno4" "$n_reno1" "$n_reno4" "$bench" "$instructions" <<'PY'
 import json, sys
-(json_path, secs, lanes, k1, k4, kc, krtt, m1, m4, mc, mrtt, l1, l4, o1, o4, bench, instr) = sys.argv[1:]
+(json_path, secs, lanes, k1, k4, kc, krtt, m1, m4, mc, mrtt, l1, l4, o1, o4, n1, n4, bench, instr) = sys.argv[1:]
 def run(text):
     mbit, retr, ca, cb = text.split()
     mbit = float(mbit); gbit = max(mbit / 1000, 1e-9)
     return {"mbit": mbit, "retransmits": int(retr), "cpu_a": float(ca), "cpu_b": float(cb),
             "cpu_a_per_gbit": float(ca) / gbit, "cpu_b_per_gbit": float(cb) / gbit}
 k1, k4, kc = run(k1), run(k4), run(kc)
-m1, m4, mc, l1, l4, o1, o4 = map(run, (m1, m4, mc, l1, l4, o1, o4))
+m1, m4, mc, l1, l4, o1, o4, n1, n4 = map(run, (m1, m4, mc, l1, l4, o1, o4, n1, n4))
 b = bench.split()
 print("                                   kernel routing   Maelstrom pair    ratio    gwA core/Gbit  gwB core/Gbit")
 def row(name, k, m):
@@ -150,19 +163,24 @@ def row(name, k, m):
 row("Reno, 1 stream (Mbit/s)", k1, m1)
 row("Reno, 4 streams (Mbit/s)", k4, m4)
 row("CUBIC, 1 stream (Mbit/s)", kc, mc)
+row("  security none: Reno, 1 stream", k1, n1)
+row("  security none: Reno, 4 streams", k4, n4)
+print("sealed / none, same run: Reno 1 stream %.2f, 4 streams %.2f" % (m1["mbit"] / n1["mbit"], m4["mbit"] / n4["mbit"]))
 row("  one lane: Reno, 1 stream", k1, l1)
 row("  one lane: Reno, 4 streams", k4, l4)
 row("  TUN offloads off: Reno, 1 stream", k1, o1)
 row("  TUN offloads off: Reno, 4 streams", k4, o4)
 print("ping RTT median (ms), idle          %14s   %14s   +%.3f ms" % (krtt, mrtt, float(mrtt) - float(krtt)))
 print("lanes (auto) %s; %s s per iperf3 run" % (lanes, secs))
-if len(b) >= 4:
-    print("bench dataplane: 1 lane %s Gbit/s (%s packets/s), 2 lanes %s Gbit/s (%s packets/s): %.2f x" % (b[0], b[1], b[2], b[3], float(b[3]) / float(b[1])))
+if len(b) >= 8:
+    # Runs come mode by mode (none, then sealed), lane counts 1 and 2 within each.
+    print("bench dataplane, none:   1 lane %s Gbit/s (%s packets/s), 2 lanes %s Gbit/s (%s packets/s): %.2f x" % (b[0], b[1], b[2], b[3], float(b[3]) / float(b[1])))
+    print("bench dataplane, sealed: 1 lane %s Gbit/s (%s packets/s), 2 lanes %s Gbit/s (%s packets/s): %.2f x; sealed/none 1 lane %.2f" % (b[4], b[5], b[6], b[7], float(b[7]) / float(b[5]), float(b[4]) / float(b[0])))
 if instr:
     print("instructions per packet, both gateways' user space (callgrind): %s" % instr)
 if json_path:
     json.dump({"kernel": {"reno1": k1, "reno4": k4, "cubic1": kc, "rtt_ms": float(krtt)},
                "maelstrom": {"lanes": lanes, "reno1": m1, "reno4": m4, "cubic1": mc, "rtt_ms": float(mrtt)},
-               "one_lane": {"reno1": l1, "reno4": l4}, "no_offload": {"reno1": o1, "reno4": o4},
+               "one_lane": {"reno1": l1, "reno4": l4}, "security_none": {"reno1": n1, "reno4": n4}, "no_offload": {"reno1": o1, "reno4": o4},
                "bench_dataplane": b, "instructions_per_packet": instr}, open(json_path, "w"), indent=1)
 PY

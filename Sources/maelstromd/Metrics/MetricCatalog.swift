@@ -118,7 +118,7 @@ enum MetricCatalog {
 
     /// Per-peer counters of the handshakes and of sealing, labelled `peer="NAME"` (zero under `security: none`).
     static let securityCounters: [CounterMetric<PeerSecurityCounters>] = [
-        CounterMetric(name: "maelstrom_frames_sealed_total", help: "Frames sealed (ChaCha20-Poly1305) and sent to the peer.", value: { $0.sealing.sealed }),
+        CounterMetric(name: "maelstrom_frames_sealed_total", help: "Frames sealed (AES-256-GCM or ChaCha20-Poly1305, as agreed) and sent to the peer.", value: { $0.sealing.sealed }),
         CounterMetric(name: "maelstrom_frames_opened_total", help: "Sealed frames from the peer that authenticated and were not replays.", value: { $0.sealing.opened }),
         CounterMetric(
             name: "maelstrom_frames_unsent_no_session_total", help: "Frames not sent because no session with the peer was up yet (or it expired).",
