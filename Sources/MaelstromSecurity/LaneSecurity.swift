@@ -13,6 +13,10 @@ final class LaneSession {
     var windows: [ReplayWindow?] = Array(repeating: nil, count: LaneID.maxLanes)
     /// The owner has been told this lane saw the peer use it (for a `next` session).
     var confirmationSent = false
+    /// AES-256-GCM sessions: this lane's sealing context, and an opening context per peer lane
+    /// (made on its first frame). Nil under ChaCha20-Poly1305, whose raw keys libsodium takes.
+    private let sealer: AESGCMContext?
+    private var openers: [AESGCMContext?] = Array(repeating: nil, count: LaneID.maxLanes)
 
     init(keys: SessionKeys, lane: LaneID) {
         self.keys = keys
@@ -20,6 +24,35 @@ final class LaneSession {
         remoteIndex = keys.remoteIndex
         createdAt = keys.createdAt
         sendKey = keys.sendKey(lane: lane.index)
+        sealer = keys.cipher == .aes256GCM ? AESGCMContext(key: sendKey, sealing: true) : nil
+    }
+
+    /// Seals in place with the session's cipher and this lane's key.
+    @inline(__always)
+    func seal(_ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer, ad: UnsafeRawPointer, adCount: Int, counter: UInt64) {
+        if let sealer {
+            sealer.seal(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter)
+        } else {
+            Sodium.seal(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, key: sendKey)
+        }
+    }
+
+    /// Opens in place a frame the peer's lane `remoteLane` sealed; false when the tag fails.
+    @inline(__always)
+    func open(
+        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer, ad: UnsafeRawPointer, adCount: Int, counter: UInt64, remoteLane: Int
+    ) -> Bool {
+        guard keys.cipher == .aes256GCM else {
+            return Sodium.open(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, key: keys.receiveKey(lane: remoteLane))
+        }
+        let opener: AESGCMContext
+        if let made = openers[remoteLane] {
+            opener = made
+        } else {
+            opener = AESGCMContext(key: keys.receiveKey(lane: remoteLane), sealing: false)
+            openers[remoteLane] = opener
+        }
+        return opener.open(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter)
     }
 
     @inline(__always)
@@ -134,9 +167,8 @@ public final class LaneSecurity {
         frame.storeBigEndian(session.remoteIndex, at: 4)
         frame.storeBigEndian(counter, at: 8)
         let clear = WireFormat.envelopeSize &+ WireFormat.clearHeaderSize(typeByte: frame.load(fromByteOffset: 1, as: UInt8.self))
-        session.keys.seal(
-            frame + clear, count: length &- clear, tag: frame + length, ad: UnsafeRawPointer(frame), adCount: clear,
-            counter: counter, key: session.sendKey)
+        session.seal(
+            frame + clear, count: length &- clear, tag: frame + length, ad: UnsafeRawPointer(frame), adCount: clear, counter: counter)
         lanePeer.counters.sealed &+= 1
         return length &+ WireFormat.sealOverhead
     }
@@ -191,9 +223,9 @@ public final class LaneSecurity {
             return .refused
         }
         let textLength = datagram.count &- clear &- WireFormat.sealOverhead
-        guard session.keys.open(
+        guard session.open(
             base + clear, count: textLength, tag: UnsafeRawPointer(base + clear + textLength), ad: UnsafeRawPointer(base),
-            adCount: clear, counter: counter, key: session.keys.receiveKey(lane: remoteLane))
+            adCount: clear, counter: counter, remoteLane: remoteLane)
         else {
             lanePeer.counters.refusedAuthentication &+= 1
             return .refused

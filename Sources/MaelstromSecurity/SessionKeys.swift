@@ -49,8 +49,8 @@ public final class SessionKeys: @unchecked Sendable {
     /// The AEAD its frames are sealed with.
     public let cipher: FrameCipher
 
-    /// `LaneID.maxLanes` sending keys, then as many receiving keys: 32 bytes each for ChaCha20,
-    /// the expanded key (512 bytes) for AES-256-GCM.
+    /// `LaneID.maxLanes` sending keys, then as many receiving keys, 32 bytes each. (AES-256-GCM
+    /// keys are expanded by each lane's own OpenSSL contexts, `LaneSession`.)
     let keys: UnsafeMutableRawPointer
     private let keyStride: Int
 
@@ -64,18 +64,14 @@ public final class SessionKeys: @unchecked Sendable {
         self.createdAt = createdAt
         self.role = role
         self.cipher = cipher
-        keyStride = cipher == .aes256GCM ? Sodium.aesStateBytes : 32
+        keyStride = 32
         let lanes = LaneID.maxLanes
         keys = .allocate(byteCount: 2 * lanes * keyStride, alignment: 64)
         var raw = [UInt8](repeating: 0, count: 32)
         for lane in 0..<(2 * lanes) {
             raw.withUnsafeMutableBytes { derived in
                 Self.deriveLaneKey(from: lane < lanes ? send : receive, lane: lane % lanes, into: derived.baseAddress!)
-                if cipher == .aes256GCM {
-                    Sodium.expandAES(key: derived.baseAddress!, into: keys + lane * keyStride)
-                } else {
-                    (keys + lane * keyStride).copyMemory(from: derived.baseAddress!, byteCount: 32)
-                }
+                (keys + lane * keyStride).copyMemory(from: derived.baseAddress!, byteCount: 32)
             }
         }
         Sodium.wipe(&raw)
@@ -93,30 +89,6 @@ public final class SessionKeys: @unchecked Sendable {
     /// The key (or expanded key) frames from the peer's lane `lane` are opened with.
     @inline(__always)
     func receiveKey(lane: Int) -> UnsafeRawPointer { UnsafeRawPointer(keys + (LaneID.maxLanes &+ lane) &* keyStride) }
-
-    /// Seals in place with this session's cipher (see `Sodium.seal`).
-    @inline(__always)
-    func seal(
-        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer, ad: UnsafeRawPointer, adCount: Int,
-        counter: UInt64, key: UnsafeRawPointer
-    ) {
-        switch cipher {
-        case .chacha20Poly1305: Sodium.seal(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, key: key)
-        case .aes256GCM: Sodium.sealAES(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, state: key)
-        }
-    }
-
-    /// Opens in place with this session's cipher (see `Sodium.open`).
-    @inline(__always)
-    func open(
-        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer, ad: UnsafeRawPointer, adCount: Int,
-        counter: UInt64, key: UnsafeRawPointer
-    ) -> Bool {
-        switch cipher {
-        case .chacha20Poly1305: Sodium.open(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, key: key)
-        case .aes256GCM: Sodium.openAES(text, count: count, tag: tag, ad: ad, adCount: adCount, counter: counter, state: key)
-        }
-    }
 
     /// HKDF-Expand (SHA-256) of a transport key with the lane in the info: the same on both sides.
     static func deriveLaneKey(from key: [UInt8], lane: Int, into output: UnsafeMutableRawPointer) {

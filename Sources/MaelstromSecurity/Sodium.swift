@@ -50,50 +50,9 @@ enum Sodium {
         }
     }
 
-    /// Whether this CPU runs AES-256-GCM in hardware (AES-NI and PCLMUL): libsodium offers it only then.
+    /// Whether this CPU runs AES-256-GCM in hardware (AES-NI and PCLMUL), as libsodium detects it: only
+    /// then is AES-256-GCM offered (OpenSSL seals it; without the instructions it would be slow).
     static let hasHardwareAES: Bool = initialised && crypto_aead_aes256gcm_is_available() == 1
-
-    /// Bytes of an expanded AES-256-GCM key (`crypto_aead_aes256gcm_state`), 16-byte aligned.
-    static let aesStateBytes = 512
-
-    /// Expands a 32-byte key for AES-256-GCM into `state`.
-    static func expandAES(key: UnsafeRawPointer, into state: UnsafeMutableRawPointer) {
-        _ = crypto_aead_aes256gcm_beforenm(
-            state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self), key.assumingMemoryBound(to: UInt8.self))
-    }
-
-    /// `seal` with AES-256-GCM under an expanded key; the same nonce layout.
-    @inline(__always)
-    static func sealAES(
-        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer,
-        ad: UnsafeRawPointer, adCount: Int, counter: UInt64, state: UnsafeRawPointer
-    ) {
-        var nonce = (UInt32(0), UInt32(truncatingIfNeeded: counter).littleEndian, UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
-        withUnsafeBytes(of: &nonce) { nonceBytes in
-            _ = crypto_aead_aes256gcm_encrypt_detached_afternm(
-                text.assumingMemoryBound(to: UInt8.self), tag.assumingMemoryBound(to: UInt8.self), nil,
-                text.assumingMemoryBound(to: UInt8.self), UInt64(count),
-                ad.assumingMemoryBound(to: UInt8.self), UInt64(adCount), nil,
-                nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self))
-        }
-    }
-
-    /// `open` with AES-256-GCM under an expanded key.
-    @inline(__always)
-    static func openAES(
-        _ text: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer,
-        ad: UnsafeRawPointer, adCount: Int, counter: UInt64, state: UnsafeRawPointer
-    ) -> Bool {
-        var nonce = (UInt32(0), UInt32(truncatingIfNeeded: counter).littleEndian, UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
-        return withUnsafeBytes(of: &nonce) { nonceBytes in
-            crypto_aead_aes256gcm_decrypt_detached_afternm(
-                text.assumingMemoryBound(to: UInt8.self), nil,
-                text.assumingMemoryBound(to: UInt8.self), UInt64(count), tag.assumingMemoryBound(to: UInt8.self),
-                ad.assumingMemoryBound(to: UInt8.self), UInt64(adCount),
-                nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)) == 0
-        }
-    }
 
     /// HMAC-SHA256 of `message` under `key`, its first `output.count` (≤ 32) bytes into `output`.
     static func hmacSHA256(key: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
