@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .executable(name: "maelstromd", targets: ["maelstromd"]),
         .executable(name: "maelstrom-wanem", targets: ["maelstrom-wanem"]),
+        .executable(name: "maelstrom-fuzz", targets: ["maelstrom-fuzz"]),
         .library(name: "MaelstromCore", targets: ["MaelstromCore"]),
     ],
     dependencies: [
@@ -92,6 +93,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The fuzz targets: parsers and state machines driven by arbitrary bytes, with their invariants.
+        .target(
+            name: "MaelstromFuzzTargets",
+            dependencies: ["MaelstromCore", "MaelstromSecurity", "MaelstromConfig"]
+        ),
+        // libFuzzer's entry (built by scripts/fuzz.sh with -DFUZZING), or a runner over input files.
+        .executableTarget(
+            name: "maelstrom-fuzz",
+            dependencies: ["MaelstromFuzzTargets"]
+        ),
         // In-memory fakes and packet builders shared by the test targets.
         .target(
             name: "MaelstromTestKit",
@@ -128,6 +139,12 @@ let package = Package(
         .testTarget(
             name: "MaelstromConfigTests",
             dependencies: ["MaelstromConfig", "MaelstromCore", "MaelstromSecurity"]
+        ),
+        // Every committed fuzz corpus file and every input a fuzzer found, through its target.
+        .testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["MaelstromFuzzTargets", "MaelstromCore"],
+            exclude: ["Corpus", "Findings"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -19,6 +19,10 @@ usage: netns-setup.sh up|down|status [options]
   --queue-bytes B       drop-tail queue before the rate limiter (default 1000000)
   --loss MODEL          none, bernoulli:P, gilbert:P,R, burst:LEN,EVERY, trace:FILE (default none)
   --seed N              seed of loss and jitter; A->B uses 2N+1, B->A uses 2N+2 (default 1)
+  --duplicate P         probability that a packet is delivered twice (default 0; wanem only)
+  --reorder P,MS        hold back a fraction P of packets by up to MS ms, so later ones overtake
+                        them (default none; wanem only)
+  --outage S+D[,S+D]    lose everything for D s from S s after `up`, each direction (wanem only)
   --emulator KIND       auto (netem if the kernel has it, else wanem), wanem or netem (default auto)
   --maelstrom A,B       start `maelstromd run --config A` in gwA and `... --config B` in gwB
   --bin DIR             where maelstrom-wanem and maelstromd are (default .build/release)
@@ -32,6 +36,7 @@ ACTION=$1; shift
 case "$ACTION" in up|down|status) ;; -h|--help|help) usage; exit 0 ;; *) usage >&2; exit 2 ;; esac
 
 PREFIX=mael- DELAY=25 JITTER=0 RATE=100 QUEUE=1000000 LOSS=none SEED=1 EMULATOR=auto MAELSTROM="" BIN=.build/release
+DUPLICATE=0 REORDER="" OUTAGE=""
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || die "option $1 needs a value"
   case "$1" in
@@ -42,6 +47,9 @@ while [ $# -gt 0 ]; do
     --queue-bytes) QUEUE=$2 ;;
     --loss) LOSS=$2 ;;
     --seed) SEED=$2 ;;
+    --duplicate) DUPLICATE=$2 ;;
+    --reorder) REORDER=$2 ;;
+    --outage) OUTAGE=$2 ;;
     --emulator) EMULATOR=$2 ;;
     --maelstrom) MAELSTROM=$2 ;;
     --bin) BIN=$2 ;;
@@ -58,6 +66,13 @@ number='^[0-9]+([.][0-9]+)?$'
 [[ $QUEUE =~ ^[0-9]+$ ]] || die "--queue-bytes must be a whole number, got '$QUEUE'"
 [[ $SEED =~ ^[0-9]+$ ]] && [ ${#SEED} -le 18 ] || die "--seed must be a whole number below 10^18, got '$SEED'"
 case "$EMULATOR" in auto|wanem|netem) ;; *) die "--emulator must be auto, wanem or netem, got '$EMULATOR'" ;; esac
+[[ $DUPLICATE =~ $number ]] || die "--duplicate must be a probability, got '$DUPLICATE'"
+[ -z "$REORDER" ] || [[ $REORDER =~ ^[0-9]+([.][0-9]+)?,[0-9]+([.][0-9]+)?$ ]] || die "--reorder must be P,MS, got '$REORDER'"
+[ -z "$OUTAGE" ] || [[ $OUTAGE =~ ^[0-9]+([.][0-9]+)?[+][0-9]+([.][0-9]+)?(,[0-9]+([.][0-9]+)?[+][0-9]+([.][0-9]+)?)*$ ]] \
+  || die "--outage must be START+DURATION[,START+DURATION...] in seconds, got '$OUTAGE'"
+# Duplication, reordering and outages are the user-space emulator's; netem is not asked for them.
+WANEM_ONLY=0
+[ "$DUPLICATE" = 0 ] && [ -z "$REORDER" ] && [ -z "$OUTAGE" ] || WANEM_ONLY=1
 
 HOST_A=${PREFIX}hostA GW_A=${PREFIX}gwA WAN=${PREFIX}wan GW_B=${PREFIX}gwB HOST_B=${PREFIX}hostB
 NAMESPACES=("$HOST_A" "$GW_A" "$WAN" "$GW_B" "$HOST_B")
@@ -181,7 +196,10 @@ start_netem() {
 start_wanem() {
   local tun=$1 iface=$2 seed=$3 table=$4 pid
   local args=(--tun "$tun" --delay-ms "$DELAY" --jitter-ms "$JITTER" --rate-mbit "$RATE"
-    --queue-bytes "$QUEUE" --loss "$LOSS" --seed "$seed")
+    --queue-bytes "$QUEUE" --loss "$LOSS" --seed "$seed" --duplicate "$DUPLICATE")
+  if [ -n "$REORDER" ]; then args+=(--reorder-probability "${REORDER%,*}" --reorder-delay-ms "${REORDER#*,}"); fi
+  local window
+  for window in ${OUTAGE//,/ }; do args+=(--outage "$window"); done
   spawn "$RUN/$tun.log" ip netns exec "$WAN" "$BIN/maelstrom-wanem" "${args[@]}"
   pid=$!
   echo "$pid" >"$RUN/$tun.pid"
@@ -219,9 +237,10 @@ up() {
   local kind=$EMULATOR
   if [ "$kind" = auto ]; then
     kind=wanem
-    if probe_netem && netem_loss >/dev/null; then kind=netem; fi
+    if [ "$WANEM_ONLY" -eq 0 ] && probe_netem && netem_loss >/dev/null; then kind=netem; fi
   fi
   if [ "$kind" = netem ]; then
+    [ "$WANEM_ONLY" -eq 0 ] || { echo "netns-setup: --duplicate, --reorder and --outage need --emulator wanem" >&2; return 1; }
     netem_loss >/dev/null || { echo "netns-setup: netem cannot express --loss $LOSS" >&2; return 1; }
     probe_netem || { echo "netns-setup: this kernel has no sch_netem" >&2; return 1; }
   else
@@ -296,6 +315,7 @@ up() {
     echo "impairment: maelstrom-wanem (no sch_netem or --emulator wanem): $WAN/wanab (A->B, seed $seed_ab), $WAN/wanba (B->A, seed $seed_ba)"
   fi
   echo "link: delay ${DELAY} ms jitter ${JITTER} ms rate ${RATE} Mbit/s queue ${QUEUE} B loss ${LOSS} each way"
+  [ "$WANEM_ONLY" -eq 0 ] || echo "faults: duplicate ${DUPLICATE} reorder ${REORDER:-none} outage ${OUTAGE:-none} each way"
 
   if [ -n "$MAELSTROM" ]; then
     [[ $MAELSTROM == *,* ]] || { echo "netns-setup: --maelstrom needs CONFIG_A,CONFIG_B" >&2; return 1; }

@@ -3,10 +3,11 @@
 
 send:        traffic.py send --to 10.2.0.2 --port 9000 --count 20000 --rate 5000 [--size 1000]
 receive:     traffic.py receive --port 9000 --duration 10 [--out FILE]
-tcp-send:    traffic.py tcp-send --to 10.2.0.2 --port 9100 --bytes 67108864 [--seed 1]
+tcp-send:    traffic.py tcp-send --to 10.2.0.2 --port 9100 --bytes 67108864 [--seed 1] [--pause-after B --pause S]
 tcp-receive: traffic.py tcp-receive --port 9100 [--out FILE]
 `receive` prints (or writes) one JSON object: received, unique, duplicates, highest sequence, and
-every silence longer than 100 ms (wall-clock start and end), so a test can see outages. The TCP
+every silence longer than 100 ms (wall-clock start and end), so a test can see outages, and the
+arrivals behind the highest sequence so far (late) with the largest such distance (max_displacement). The TCP
 modes print the byte count and SHA-256 of what was sent or received.
 """
 import argparse, hashlib, json, random, socket, struct, sys, time
@@ -31,6 +32,8 @@ def receive(args):
     sock.bind(("0.0.0.0", args.port))
     sock.settimeout(0.05)
     seen, duplicates, received, highest = set(), 0, 0, -1
+    # Arrivals behind the highest sequence so far, and how far behind the worst one was.
+    late, displacement = 0, 0
     gaps, last = [], None
     end = time.time() + args.duration
     while time.time() < end:
@@ -46,12 +49,15 @@ def receive(args):
         if seq in seen:
             duplicates += 1
         seen.add(seq)
+        if seq < highest:
+            late += 1
+            displacement = max(displacement, highest - seq)
         highest = max(highest, seq)
         if last is not None and now - last > 0.1:
             gaps.append({"start": last, "end": now})
         last = now
     result = {"received": received, "unique": len(seen), "duplicates": duplicates, "highest": highest,
-              "gaps": gaps, "last_arrival": last}
+              "gaps": gaps, "last_arrival": last, "late": late, "max_displacement": displacement}
     text = json.dumps(result)
     if args.out:
         with open(args.out, "w") as out:
@@ -62,9 +68,25 @@ def receive(args):
 def tcp_send(args):
     generator = random.Random(args.seed)
     digest, sent = hashlib.sha256(), 0
-    with socket.create_connection((args.to, args.port), timeout=60) as sock:
+    # The receiver may still be starting (a Python in a busy namespace takes a while): retry for 10 s.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            sock = socket.create_connection((args.to, args.port), timeout=60)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    with sock:
+        paused = args.pause <= 0
         while sent < args.bytes:
-            chunk = generator.randbytes(min(1 << 20, args.bytes - sent))
+            if not paused and sent >= args.pause_after:
+                # An open connection that goes quiet across an outage, then carries on.
+                time.sleep(args.pause)
+                paused = True
+            limit = args.bytes - sent if paused else args.pause_after - sent
+            chunk = generator.randbytes(max(1, min(1 << 20, limit)))
             digest.update(chunk)
             sock.sendall(chunk)
             sent += len(chunk)
@@ -111,6 +133,8 @@ def main():
     t.add_argument("--port", type=int, default=9100)
     t.add_argument("--bytes", type=int, default=64 << 20)
     t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--pause-after", type=int, default=0, help="bytes to send before pausing")
+    t.add_argument("--pause", type=float, default=0, help="seconds to pause, with the connection open")
     u = sub.add_parser("tcp-receive")
     u.add_argument("--port", type=int, default=9100)
     u.add_argument("--timeout", type=float, default=120)

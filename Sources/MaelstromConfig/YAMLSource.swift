@@ -23,7 +23,7 @@ enum YAMLSource {
     }
 
     private static func syntaxError(_ error: YamlError, yaml: String, file: String) -> ConfigError {
-        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = yamlLines(yaml)
         func located(_ line: Int, _ message: String) -> ConfigError {
             var message = message
             // The one YAML trap this format sets: `[…]` starts a flow list unless quoted.
@@ -38,7 +38,7 @@ enum YAMLSource {
             let during = context.map { " (\($0.text) started at line \($0.mark.line))" } ?? ""
             // `name mael0` without its colon continues as a plain scalar, so libyaml only notices on the
             // next line; name the line that lost the colon instead.
-            if problem == "mapping values are not allowed in this context", mark.line >= 2 {
+            if problem == "mapping values are not allowed in this context", mark.line >= 2, mark.line - 2 < lines.count {
                 let above = lines[mark.line - 2].trimmingPrefix(while: { $0 == " " })
                 if above.contains(" "), !above.hasPrefix("#"), !above.hasPrefix("-"), !above.contains(":") {
                     return located(mark.line - 1, "YAML syntax error: expected 'key: value', found no ':'")
@@ -58,10 +58,34 @@ enum YAMLSource {
         }
     }
 
+    /// The lines of `yaml` as libyaml counts them: CR LF, CR, LF, NEL, LS and PS each end a line
+    /// (a config with CR line ends once made the line lookups below run off the end: a fuzzer found it).
+    static func yamlLines(_ yaml: String) -> [Substring] {
+        var lines: [Substring] = []
+        var start = yaml.unicodeScalars.startIndex
+        var index = start
+        let scalars = yaml.unicodeScalars
+        while index < scalars.endIndex {
+            let scalar = scalars[index]
+            let next = scalars.index(after: index)
+            switch scalar {
+            case "\r", "\n", "\u{85}", "\u{2028}", "\u{2029}":
+                lines.append(Substring(scalars[start..<index]))
+                start = scalar == "\r" && next < scalars.endIndex && scalars[next] == "\n" ? scalars.index(after: next) : next
+                index = start
+            default:
+                index = next
+            }
+        }
+        lines.append(Substring(scalars[start..<scalars.endIndex]))
+        return lines
+    }
+
     /// Yams marks the first occurrence; the repeat is the one to delete, so find it: the next
     /// line at the same column that starts with the same key.
     private static func repeatLine(of key: String, after mark: Mark, in lines: [Substring]) -> Int {
-        let indent = mark.column - 1
+        let indent = max(0, mark.column - 1)
+        guard mark.line >= 0, mark.line < lines.count else { return max(1, mark.line) }
         for index in mark.line..<lines.count {
             let line = lines[index]
             guard line.count > indent, line.prefix(indent).allSatisfy({ $0 == " " || $0 == "-" }) else { continue }

@@ -26,6 +26,18 @@ struct LinkOptions: ParsableArguments {
     @Flag(help: "Let jitter reorder packets (without it departures keep arrival order).")
     var reorder = false
 
+    @Option(help: "Probability that a packet is delivered twice.")
+    var duplicate: Double = 0
+
+    @Option(name: .customLong("reorder-probability"), help: "Probability that a packet is held back so later ones overtake it.")
+    var reorderProbability: Double = 0
+
+    @Option(name: .customLong("reorder-delay-ms"), help: "Largest extra delay of a held-back packet, in milliseconds.")
+    var reorderDelayMs: Double = 0
+
+    @Option(help: "An outage, START+DURATION in seconds after the emulator starts (e.g. 20+5); repeatable.")
+    var outage: [String] = []
+
     /// The validated link configuration; throws a one-line `EmulatorFailure` naming the bad option.
     ///
     /// Without `defaultDelayMs`, `--delay-ms` is required: an emulated WAN with no delay is usually a mistake.
@@ -47,9 +59,27 @@ struct LinkOptions: ParsableArguments {
         } catch {
             throw .badInput(error.message)
         }
+        guard duplicate.isFinite, duplicate >= 0, duplicate <= 1 else {
+            throw .badInput("--duplicate must be a probability between 0 and 1, got \(duplicate)")
+        }
+        guard reorderProbability.isFinite, reorderProbability >= 0, reorderProbability <= 1 else {
+            throw .badInput("--reorder-probability must be a probability between 0 and 1, got \(reorderProbability)")
+        }
+        let reorderDelay = try Self.nanoseconds(reorderDelayMs, option: "--reorder-delay-ms")
+        guard reorderProbability == 0 || reorderDelay > 0 else {
+            throw .badInput("--reorder-probability needs --reorder-delay-ms above 0")
+        }
+        var outages: [WANOutage] = []
+        for text in outage {
+            guard let parsed = WANOutage(text: text) else {
+                throw .badInput("--outage must be START+DURATION in seconds (a duration above 0, within a week), got '\(text)'")
+            }
+            outages.append(parsed)
+        }
         let configuration = WANLinkConfiguration(
             delayNanoseconds: delay, jitterNanoseconds: jitter, rateBitsPerSecond: rate, queueBytes: queueBytes,
-            loss: model, seed: seed, allowReorder: reorder)
+            loss: model, seed: seed, allowReorder: reorder, duplicateProbability: duplicate,
+            reorderProbability: reorderProbability, reorderDelayNanoseconds: reorderDelay, outages: outages)
         do {
             try configuration.validate()
         } catch {

@@ -26,7 +26,19 @@ final class PacketPath {
             counters.droppedOversize &+= 1
             return
         }
-        guard case .accepted(let departure) = link.offer(length: packet.count, now: now) else { return }
+        switch link.offer(length: packet.count, now: now) {
+        case .accepted(let departure):
+            hold(packet, departure: departure)
+        case .duplicated(let departure):
+            hold(packet, departure: departure)
+            hold(packet, departure: departure)
+        case .lost, .queueFull, .outage:
+            break
+        }
+    }
+
+    @inline(__always)
+    private func hold(_ packet: UnsafeRawBufferPointer, departure: UInt64) {
         switch line.hold(packet, departure: departure) {
         case .held: break
         case .full: counters.droppedLine &+= 1

@@ -54,7 +54,7 @@ struct RunCommand: ParsableCommand {
             try device.setMTU(mtu)
             try device.setUp()
             let path = PacketPath(
-                link: try WANLink(configuration: configuration),
+                link: try WANLink(configuration: configuration, origin: MonotonicClock.now()),
                 line: DelayLine(smallSlots: slots, largeSlots: jumboSlots, largeSlotSize: mtu))
             loop = try EmulatorLoop(tun: device, path: path, spinNanoseconds: UInt64(spinMicroseconds) * 1_000)
         } catch let error as IOError {
@@ -80,5 +80,10 @@ struct RunCommand: ParsableCommand {
         let rate = c.rateBitsPerSecond == 0 ? "unlimited" : "\(Double(c.rateBitsPerSecond) / 1_000_000)"
         return "delay_ms=\(Double(c.delayNanoseconds) / 1_000_000) jitter_ms=\(Double(c.jitterNanoseconds) / 1_000_000) "
             + "rate_mbit=\(rate) queue_bytes=\(c.queueBytes) loss=\(c.loss) seed=\(c.seed) reorder=\(c.allowReorder)"
+            + " duplicate=\(c.duplicateProbability) reorder_probability=\(c.reorderProbability)"
+            + " reorder_delay_ms=\(Double(c.reorderDelayNanoseconds) / 1_000_000)"
+            + " outages=" + (c.outages.isEmpty ? "none" : c.outages.map {
+                "\(Double($0.startNanoseconds) / 1e9)+\(Double($0.durationNanoseconds) / 1e9)"
+            }.joined(separator: ","))
     }
 }

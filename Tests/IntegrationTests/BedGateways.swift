@@ -64,6 +64,16 @@ final class BedGateways: @unchecked Sendable {
         return stopProcess(process, signal: signal, timeout: 10)
     }
 
+    /// The process id of `gateway`'s daemon (`ip netns exec` execs it, so the id is the daemon's).
+    func pid(_ gateway: String) -> Int32? { daemons[gateway]?.processIdentifier }
+
+    /// The resident memory of `gateway`'s daemon in kB (VmRSS), or 0 when it is not running.
+    func residentKilobytes(_ gateway: String) -> Int {
+        guard let pid = pid(gateway), let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
     /// The daemon log of `gateway`.
     func log(_ gateway: String) -> String {
         (try? String(contentsOf: directory.appendingPathComponent("\(gateway).log"), encoding: .utf8)) ?? ""

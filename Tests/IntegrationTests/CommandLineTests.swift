@@ -110,6 +110,8 @@ struct CommandLineTests {
 
     @Test("the emulator's numeric options give one line and exit 2 too", arguments: [
         "bench --loss burst:inf,inf", "bench --delay-ms 1e300", "bench --rate-mbit inf", "bench --offered-gbit 0",
+        "bench --duplicate 1.5", "bench --reorder-probability 0.1", "bench --reorder-probability nan --reorder-delay-ms 5",
+        "bench --outage 5", "bench --outage 1+0", "bench --outage=-1+2",
     ])
     func badEmulatorArguments(arguments: String) {
         let wanem = productsDirectory.appendingPathComponent("maelstrom-wanem").path

@@ -251,4 +251,67 @@ struct WANLinkTests {
             #expect(accepted > 0)
         }
     }
+
+    @Test("outages lose everything inside their windows, counted from the origin, and nothing outside")
+    func outages() throws {
+        var wan = try WANLink(
+            configuration: WANLinkConfiguration(
+                delayNanoseconds: 10 * ms, outages: [WANOutage(startNanoseconds: 100 * ms, durationNanoseconds: 50 * ms)]),
+            origin: 1_000 * ms)
+        #expect(wan.offer(length: 100, now: 1_099 * ms) == .accepted(departure: 1_109 * ms))
+        #expect(wan.offer(length: 100, now: 1_100 * ms) == .outage)
+        #expect(wan.offer(length: 100, now: 1_149 * ms) == .outage)
+        #expect(wan.offer(length: 100, now: 1_150 * ms) == .accepted(departure: 1_160 * ms))
+        #expect(wan.counters.lostOutage == 2 && wan.counters.delivered == 2)
+        #expect(WANOutage(text: "20+5") == WANOutage(startNanoseconds: 20_000 * ms, durationNanoseconds: 5_000 * ms))
+        for bad in ["", "5", "+5", "5+", "5+0", "-1+2", "1+2+3", "x+1", "inf+1", "99999999+1"] {
+            #expect(WANOutage(text: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("duplication and reordering happen at about their probabilities, change no loss, and a held-back packet is overtaken")
+    func duplicationAndReordering() throws {
+        let count = 100_000
+        var plain = try link(delay: 10 * ms, loss: .bernoulli(p: 0.01), seed: 3)
+        var impaired = try WANLink(configuration: WANLinkConfiguration(
+            delayNanoseconds: 10 * ms, loss: .bernoulli(p: 0.01), seed: 3, duplicateProbability: 0.01,
+            reorderProbability: 0.01, reorderDelayNanoseconds: 20 * ms))
+        var overtaken = 0
+        var latestOrdinary: UInt64 = 0
+        var heldBack: [UInt64] = []
+        for index in 0..<count {
+            let now = UInt64(index) * 100 * us
+            let expectedLost = plain.offer(length: 1000, now: now) == .lost
+            let verdict = impaired.offer(length: 1000, now: now)
+            #expect((verdict == .lost) == expectedLost)
+            switch verdict {
+            case .accepted(let departure) where departure > now + 10 * ms:
+                #expect(departure <= now + 30 * ms)
+                heldBack.append(departure)
+            case .accepted(let departure), .duplicated(let departure):
+                #expect(departure == now + 10 * ms)
+                latestOrdinary = departure
+                overtaken += heldBack.filter { $0 > departure }.isEmpty ? 0 : 1
+                heldBack.removeAll { $0 <= latestOrdinary }
+            default:
+                break
+            }
+        }
+        #expect(abs(Double(impaired.counters.duplicated) / Double(count) - 0.0099) < 0.002)
+        #expect(abs(Double(impaired.counters.reordered) / Double(count) - 0.0099) < 0.002)
+        #expect(overtaken > 0, "no packet overtook a held-back one")
+        #expect(impaired.counters.lostModel == plain.counters.lostModel)
+        do {
+            _ = try WANLink(configuration: WANLinkConfiguration(duplicateProbability: 1.5))
+            Issue.record("a duplicate probability of 1.5 was accepted")
+        } catch {
+            #expect(error.code == .probabilityOutOfRange)
+        }
+        do {
+            _ = try WANLink(configuration: WANLinkConfiguration(reorderProbability: 0.1))
+            Issue.record("reordering without a delay was accepted")
+        } catch {
+            #expect(error.code == .delayOutOfRange)
+        }
+    }
 }

@@ -21,6 +21,10 @@ public struct WANLink: Sendable {
         case queueFull
         /// It leaves the link at `departure` (nanoseconds, same clock as `now`).
         case accepted(departure: UInt64)
+        /// It leaves the link twice, both copies at `departure`.
+        case duplicated(departure: UInt64)
+        /// An outage of the link dropped it.
+        case outage
     }
 
     /// Packet and byte tallies since the link was created.
@@ -31,6 +35,12 @@ public struct WANLink: Sendable {
         public var lostModel: UInt64 = 0
         /// Packets dropped because the queue was full.
         public var droppedQueue: UInt64 = 0
+        /// Packets dropped by an outage.
+        public var lostOutage: UInt64 = 0
+        /// Accepted packets delivered a second time.
+        public var duplicated: UInt64 = 0
+        /// Accepted packets held back so that later ones overtook them.
+        public var reordered: UInt64 = 0
         /// Packets accepted (each leaves the link at its departure time).
         public var delivered: UInt64 = 0
         /// Bytes of the accepted packets.
@@ -59,9 +69,18 @@ public struct WANLink: Sendable {
     private let queueNanoseconds: UInt64
     /// Jitter span `2J + 1`, as a width for uniform integer sampling.
     private let jitterSpan: UInt64
+    /// Draws for duplication and reordering, a stream of its own so they change no loss or jitter.
+    private var eventRandom: SplitMix64
+    /// Where the outages' times count from, on the clock of `now`.
+    private let origin: UInt64
+    /// The probabilities as thresholds on a 64-bit draw (0: never).
+    private let duplicateThreshold: UInt64
+    private let reorderThreshold: UInt64
 
     /// Creates a link in its idle state; throws if the configuration is out of range.
-    public init(configuration: WANLinkConfiguration) throws(WANLinkError) {
+    ///
+    /// `origin` is the time (on the clock `offer` is given) from which the outages are counted.
+    public init(configuration: WANLinkConfiguration, origin: UInt64 = 0) throws(WANLinkError) {
         try configuration.validate()
         self.configuration = configuration
         loss = LossProcess(model: configuration.loss, seed: configuration.seed)
@@ -70,6 +89,15 @@ public struct WANLink: Sendable {
         let rate = configuration.rateBitsPerSecond
         queueNanoseconds = rate == 0 ? 0 : configuration.queueBytes * 8_000_000_000 / rate
         jitterSpan = configuration.jitterNanoseconds * 2 + 1
+        eventRandom = SplitMix64(seed: configuration.seed ^ 0xBB67_AE85_84CA_A73B)
+        self.origin = origin
+        duplicateThreshold = Self.threshold(configuration.duplicateProbability)
+        reorderThreshold = Self.threshold(configuration.reorderProbability)
+    }
+
+    /// `p` as a bound below which a uniform 64-bit draw falls with probability `p`.
+    private static func threshold(_ p: Double) -> UInt64 {
+        p >= 1 ? .max : UInt64(p * 18_446_744_073_709_551_616.0)
     }
 
     /// Decides the fate of a packet of `length` bytes arriving at `now` (nondecreasing between calls).
@@ -79,6 +107,13 @@ public struct WANLink: Sendable {
         if loss.nextIsLost() {
             counters.lostModel &+= 1
             return .lost
+        }
+        if !configuration.outages.isEmpty, now >= origin {
+            let elapsed = now &- origin
+            for outage in configuration.outages where outage.contains(elapsed) {
+                counters.lostOutage &+= 1
+                return .outage
+            }
         }
         let delay = configuration.delayNanoseconds
         let jitter = configuration.jitterNanoseconds
@@ -104,9 +139,21 @@ public struct WANLink: Sendable {
             linkFreeAt = departure
         }
         if !configuration.allowReorder { departure = max(departure, lastDeparture) }
+        if reorderThreshold > 0, eventRandom.next() < reorderThreshold {
+            // Held back past the floor without raising it, so the packets behind it overtake it.
+            let extra = 1 &+ configuration.reorderDelayNanoseconds.multipliedFullWidth(by: eventRandom.next()).high
+            counters.reordered &+= 1
+            counters.delivered &+= 1
+            counters.bytes &+= UInt64(length)
+            return .accepted(departure: departure &+ extra)
+        }
         lastDeparture = max(lastDeparture, departure)
         counters.delivered &+= 1
         counters.bytes &+= UInt64(length)
+        if duplicateThreshold > 0, eventRandom.next() < duplicateThreshold {
+            counters.duplicated &+= 1
+            return .duplicated(departure: departure)
+        }
         return .accepted(departure: departure)
     }
 
