@@ -117,29 +117,44 @@ final class TunnelPair {
         for delay in network(toB, bytes) { inFlight.append((toB, now &+ delay, bytes)) }
     }
 
+    /// What `deliver` gave: `OpenedDatagram` with an opened frame copied out, since the frame it
+    /// points to lives in the datagram's buffer only during the call (AddressSanitizer caught a
+    /// test reading it afterwards).
+    enum Delivered {
+        case frame([UInt8])
+        case handshake
+        case unknownSession
+        case refused
+    }
+
     /// Hands one datagram to a side's lane `lane`, as the lane loop does.
     @discardableResult
-    func deliver(_ bytes: [UInt8], toB: Bool, lane: Int = 0) -> OpenedDatagram {
+    func deliver(_ bytes: [UInt8], toB: Bool, lane: Int = 0) -> Delivered {
         let receiver = side(toB)
         let sender = side(!toB)
         receiver.refresh()
         var copy = bytes
-        return copy.withUnsafeMutableBytes { raw -> OpenedDatagram in
+        return copy.withUnsafeMutableBytes { raw -> Delivered in
             let result = receiver.lanes[lane].open(raw, peer: 0, now: now)
+            var delivered = Delivered.refused
             switch result {
-            case .frame(let frame): receiver.opened.append((lane, Array(frame)))
+            case .frame(let frame):
+                receiver.opened.append((lane, Array(frame)))
+                delivered = .frame(Array(frame))
             case .handshake:
                 receiver.tunnel.receive(
                     handshake: UnsafeRawBufferPointer(raw), from: 0, source: sender.source, now: now,
                     wallNanoseconds: receiver.wallOffset &+ now
                 ) { _, reply in self.send(toB: !toB, Array(reply)) }
+                delivered = .handshake
             case .unknownSession:
                 receiver.lanes[lane].reportUnknownSession(peer: 0, now: now, wallNanoseconds: receiver.wallOffset &+ now) { _, message in
                     self.send(toB: !toB, Array(message))
                 }
+                delivered = .unknownSession
             case .refused: break
             }
-            return result
+            return delivered
         }
     }
 
