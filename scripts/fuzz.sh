@@ -33,7 +33,8 @@ BINARY=$(swift build --product maelstrom-fuzz --scratch-path "$SCRATCH" --saniti
 
 found=0
 for target in "${SELECTED[@]}"; do
-  work=$SCRATCH/corpus/$target artifacts=$SCRATCH/artifacts/$target/
+  # Not $SCRATCH/artifacts: SwiftPM owns that folder and empties it when it resolves packages.
+  work=$SCRATCH/corpus/$target artifacts=$SCRATCH/fuzz-findings/$target/
   seeds=Tests/FuzzRegressionTests/Corpus/$target findings=Tests/FuzzRegressionTests/Findings/$target
   mkdir -p "$work" "$artifacts"
   rm -f "$artifacts"*

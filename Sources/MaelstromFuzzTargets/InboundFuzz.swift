@@ -39,16 +39,19 @@ enum InboundFuzz {
         _ = gateway.counters(peer: 0)
     }
 
-    /// Gives a datagram long enough for its type a correct plaintext header checksum.
-    static func fixChecksum(_ datagram: inout [UInt8]) {
-        guard datagram.count >= WireFormat.envelopeSize + 2 else { return }
+    /// Gives a datagram long enough for its type's headers a correct plaintext header checksum;
+    /// false (and unchanged) when it is too short.
+    @discardableResult
+    static func fixChecksum(_ datagram: inout [UInt8]) -> Bool {
+        guard datagram.count >= WireFormat.envelopeSize + 2 else { return false }
         let size = WireFormat.envelopeSize + WireFormat.clearHeaderSize(typeByte: datagram[1])
             + (datagram[1] == FrameType.keepalive.rawValue ? WireFormat.keepaliveSize : 0)
-        guard datagram.count >= size else { return }
+        guard datagram.count >= size else { return false }
         datagram.withUnsafeMutableBytes { raw in
             let checksum = WireFormat.headerChecksum(raw.baseAddress!, count: size)
             raw.baseAddress!.storeBytes(of: checksum.bigEndian, toByteOffset: 8, as: UInt16.self)
         }
+        return true
     }
 }
 
