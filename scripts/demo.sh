@@ -115,6 +115,7 @@ s = json.loads(sys.argv[1]); peers = s.get("peers", [])
 p = peers[0] if peers else {}
 print(p.get("packets_rebuilt", 0), p.get("packets_unrecoverable", 0), "%.3f%%" % (100 * p.get("loss_ratio", 0)))' "$stats")
 
+overhead=$(in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics | awk '/^maelstrom_fec_overhead_ratio/ {printf "%.1f", 100 * $2}')
 say "results: ${LOSS} loss, $((2 * DELAY)) ms RTT, ${RATE} Mbit/s link, TCP ${CC}"
 printf '   %-34s %14s %16s\n' "" "plain routing" "with Maelstrom"
 printf '   %-34s %14s %16s\n' "goodput (Mbit/s)" "$plain_mbit" "$fec_mbit"
@@ -126,7 +127,8 @@ printf '   %-34s %14s %16s\n' "WAN loss seen by gwB" "-" "$lost_rate"
 echo
 echo "   The link drops packets at random. Plain TCP reads each loss as congestion and slows down;"
 echo "   through Maelstrom the far gateway rebuilds lost packets from XOR repairs before TCP"
-echo "   notices, so TCP keeps its speed. Repairs cost 37.5% extra bandwidth (r=8, c=3). Every"
+echo "   notices, so TCP keeps its speed. Repairs cost ${overhead}% extra bandwidth now: the code adapts to the"
+echo "   loss gwB measures and reports (fec mode adaptive; the fixed r=8, c=3 code costs 37.5%). Every"
 echo "   datagram on the WAN is encrypted and authenticated; forged or replayed ones are dropped."
 echo "   Once TCP fills the link, the link's own queue overflows: those congestion drops come in"
 echo "   long runs, are mostly not rebuilt, and TCP sees them, as it must."

@@ -2,7 +2,40 @@ import MaelstromCore
 
 /// The `fec` section; its rules are `FECParameters.validate()`'s, so the codec and the file never disagree.
 enum FECSection {
-    static let keys = ["r", "c", "interleaves", "flush-after"]
+    static let keys = [
+        "r", "c", "interleaves", "flush-after", "mode", "target-residual", "min-overhead", "max-overhead", "step-down-after",
+        "report-interval",
+    ]
+
+    /// How the code is chosen: `mode` (adaptive by default) and the policy's bounds.
+    static func adaptation(_ section: ConfigMapping, fec: FECParameters) throws(ConfigError) -> AdaptationSettings {
+        var settings = AdaptationSettings(mode: .adaptive)
+        if let node = section.optional("mode") {
+            let text = try node.string("fixed or adaptive")
+            guard let mode = FECMode(rawValue: text) else {
+                throw node.error(.badValue, "mode must be fixed or adaptive, got '\(text)'")
+            }
+            settings.mode = mode
+        }
+        if let node = section.optional("target-residual") { settings.targetResidual = try node.double(in: 1e-12...0.1) }
+        if let node = section.optional("min-overhead") { settings.minOverhead = try node.double(in: 0...1) }
+        if let node = section.optional("max-overhead") { settings.maxOverhead = try node.double(in: 0...4) }
+        if let node = section.optional("step-down-after") { settings.stepDownAfterNanoseconds = try node.duration(in: 100_000_000...600_000_000_000) }
+        if let node = section.optional("report-interval") { settings.reportIntervalNanoseconds = try node.duration(in: 50_000_000...10_000_000_000) }
+        guard settings.minOverhead <= settings.maxOverhead else {
+            throw section.location(of: "min-overhead").error(
+                .badValue, "min-overhead \(settings.minOverhead) is above max-overhead \(settings.maxOverhead)")
+        }
+        if settings.mode == .adaptive {
+            let ladder = CodeLadder.codes(bound: fec, minimumOverhead: settings.minOverhead, maximumOverhead: settings.maxOverhead)
+            guard ladder.count > 1 else {
+                throw section.location(of: "max-overhead").error(
+                    .badValue,
+                    "no code within min-overhead \(settings.minOverhead) and max-overhead \(settings.maxOverhead) fits under r=\(fec.r) interleaves [\(fec.interleaves.map(String.init).joined(separator: ", "))]: widen the range or use mode: fixed")
+            }
+        }
+        return settings
+    }
 
     /// `maxPacketSize` is the TUN MTU, the largest packet the encoder can ever be handed.
     static func read(
@@ -104,27 +137,29 @@ enum LimitsSection {
     static let keys = ["memory"]
     static let defaultMemory: UInt64 = 1 << 30
 
-    /// Bytes of codec state for one peer: an encoder per local lane, and a decoder per lane of the
-    /// peer's (each of its lanes is steered to exactly one of ours).
-    static func bytesPerPeer(lanes: Int, peerLanes: Int, fec: FECParameters, decoder: DecoderParameters) -> Int {
-        fec.encoderMemoryBytes.multipliedReportingOverflow(by: lanes).partialValue
+    /// Bytes of codec state for one peer: an encoder per local lane (two under adaptive FEC: the
+    /// one replaced by a code switch drains its bins; no code of the ladder has more bins than
+    /// `fec`), and a decoder per lane of the peer's (each of its lanes is steered to exactly one of ours).
+    static func bytesPerPeer(lanes: Int, peerLanes: Int, fec: FECParameters, encodersPerLane: Int = 1, decoder: DecoderParameters) -> Int {
+        (fec.encoderMemoryBytes * encodersPerLane).multipliedReportingOverflow(by: lanes).partialValue
             &+ decoder.memoryBytes.multipliedReportingOverflow(by: peerLanes).partialValue
     }
 
     static func read(
-        _ section: ConfigMapping, peerLanes: [Int], lanes: Int, fec: FECParameters, decoder: DecoderParameters, blame: Location
+        _ section: ConfigMapping, peerLanes: [Int], lanes: Int, fec: FECParameters, encodersPerLane: Int = 1,
+        decoder: DecoderParameters, blame: Location
     ) throws(ConfigError) -> UInt64 {
         let node = section.optional("memory")
         let limit = try node?.byteSize(in: Ranges.memory) ?? defaultMemory
         var total: UInt64 = 0
         for peer in peerLanes {
-            total = total.saturatingAdd(UInt64(bytesPerPeer(lanes: lanes, peerLanes: peer, fec: fec, decoder: decoder)))
+            total = total.saturatingAdd(UInt64(bytesPerPeer(lanes: lanes, peerLanes: peer, fec: fec, encodersPerLane: encodersPerLane, decoder: decoder)))
         }
         guard total <= limit else {
             let peers = peerLanes.count
             throw blame.error(
                 .badValue,
-                "the codec needs up to \(ByteSizeText.approximate(Int(clamping: total))) for \(peers) peer\(peers == 1 ? "" : "s") and \(lanes) lane\(lanes == 1 ? "" : "s") (an encoder of \(ByteSizeText.approximate(fec.encoderMemoryBytes)) per lane and peer, a decoder of \(ByteSizeText.approximate(decoder.memoryBytes)) per lane of each peer: \(peerLanes.map(String.init).joined(separator: ", "))), more than limits.memory \(ByteSizeText.format(limit)); lower decoder.window, the deepest fec interleave, tun.mtu or the peers' lanes, or raise limits.memory")
+                "the codec needs up to \(ByteSizeText.approximate(Int(clamping: total))) for \(peers) peer\(peers == 1 ? "" : "s") and \(lanes) lane\(lanes == 1 ? "" : "s") (\(encodersPerLane == 2 ? "two encoders" : "an encoder") of \(ByteSizeText.approximate(fec.encoderMemoryBytes)) per lane and peer, a decoder of \(ByteSizeText.approximate(decoder.memoryBytes)) per lane of each peer: \(peerLanes.map(String.init).joined(separator: ", "))), more than limits.memory \(ByteSizeText.format(limit)); lower decoder.window, the deepest fec interleave, tun.mtu or the peers' lanes, or raise limits.memory")
         }
         return limit
     }

@@ -63,6 +63,20 @@ struct ConfigNode {
         return value
     }
 
+    /// A finite decimal number (YAML int or float, e.g. `0.03`, `1e-6`) within `range`.
+    func double(in range: ClosedRange<Double>) throws(ConfigError) -> Double {
+        // Any plain scalar that reads as a number: YAML 1.1 takes `1e-6` (no dot) for a string.
+        guard case .scalar(let scalar) = node, !isNull, node.tag.rawValue != Tag.Name.bool.rawValue else {
+            throw wrongType("a number")
+        }
+        let text = scalar.string
+        guard let value = Double(text), value.isFinite else { throw error(.badValue, "'\(text)' is not a finite decimal number") }
+        guard range.contains(value) else {
+            throw error(.badValue, "must be between \(range.lowerBound) and \(range.upperBound), got \(text)")
+        }
+        return value
+    }
+
     func bool() throws(ConfigError) -> Bool {
         guard node.tag.rawValue == Tag.Name.bool.rawValue, let value = node.bool else { throw wrongType("true or false") }
         return value

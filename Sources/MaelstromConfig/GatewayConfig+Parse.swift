@@ -62,9 +62,11 @@ extension GatewayConfig {
         let decoderSection = try top.section("decoder", keys: DecoderSection.keys)
         let decoder = try DecoderSection.read(decoderSection, fec: fec, warnings: &warnings)
         let fecSection = try top.section("fec", keys: FECSection.keys)
+        let adaptation = try FECSection.adaptation(fecSection, fec: fec)
         let memoryLimit = try LimitsSection.read(
             top.section("limits", keys: LimitsSection.keys), peerLanes: peers.map(\.config.lanes),
-            lanes: lanes.resolved(cores: ProcessInfo.processInfo.activeProcessorCount), fec: fec, decoder: decoder,
+            lanes: lanes.resolved(cores: ProcessInfo.processInfo.activeProcessorCount), fec: fec,
+            encodersPerLane: adaptation.mode == .adaptive ? 2 : 1, decoder: decoder,
             blame: decoderSection.optional("window")?.location ?? fecSection.location(of: "interleaves"))
         let (keepaliveInterval, peerTimeout) = try keepalive(top.section("keepalive", keys: Keys.keepalive))
         let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()
@@ -79,13 +81,14 @@ extension GatewayConfig {
         let innerIPv6 = tunAddress?.address.isIPv4 == false || peers.contains { $0.config.subnets.contains { !$0.address.isIPv4 } }
         try MTURule.check(tunMTU: tunMTU, at: tunMTUNode.location, wanMTU: wanMTU, listen: listen, innerIPv6: innerIPv6, sealed: securityMode == .noise)
 
-        let config = GatewayConfig(
+        var config = GatewayConfig(
             tunName: tunName, tunMTU: tunMTU, tunAddress: tunAddress, manageRoutes: manageRoutes, clampMSS: clampMSS,
             tunOffload: tunOffload,
             listen: listen, wanMTU: wanMTU, peers: peers.map(\.config), fec: fec, decoder: decoder,
             keepaliveInterval: keepaliveInterval, peerTimeout: peerTimeout, lanes: lanes, busyPoll: busyPoll, memoryLimit: memoryLimit,
             metricsListen: metricsListen,
             logLevel: logLevel, security: security, runAs: runAs)
+        config.adaptation = adaptation
         return (config, warnings)
     }
 

@@ -24,6 +24,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public let peers: [PeerConfig]
     /// Encoder parameters; `maxPacketSize` equals `tunMTU`.
     public let fec: FECParameters
+    /// Fixed or adaptive FEC (`fec.mode` and the policy's bounds); adaptive starts with `fec`.
+    public var adaptation: AdaptationSettings = AdaptationSettings(mode: .adaptive)
     /// Decoder parameters for packets from each peer.
     public let decoder: DecoderParameters
     /// Time between keepalives sent to each peer, in nanoseconds.

@@ -20,7 +20,7 @@ enum FrameFuzz {
         guard lane.rawValue == data[2] else { throw FuzzFinding(.frame, "lane \(lane) is not byte 2 (\(data[2]))") }
         guard data[0] == WireFormat.version else { throw FuzzFinding(.frame, "accepted version \(data[0])") }
         let body = WireFormat.envelopeSize
-        var header = [UInt8](repeating: 0, count: WireFormat.keepaliveSize)
+        var header = [UInt8](repeating: 0, count: max(WireFormat.keepaliveSize, WireFormat.lossReportSize))
         let type: FrameType
         let payload: UnsafeRawBufferPointer
         switch frame {
@@ -37,6 +37,13 @@ enum FrameFuzz {
             type = .keepalive
             payload = UnsafeRawBufferPointer(start: nil, count: 0)
             header.withUnsafeMutableBytes { parsed.write(to: $0.baseAddress!) }
+        case .lossReport(let parsed):
+            type = .lossReport
+            payload = UnsafeRawBufferPointer(start: nil, count: 0)
+            header.withUnsafeMutableBytes { parsed.write(to: $0.baseAddress!) }
+            for window in [parsed.short, parsed.long] where window.lost > window.expected || window.unrecovered > window.expected {
+                throw FuzzFinding(.frame, "a loss report with more lost than expected was accepted")
+            }
         }
         guard data[1] == type.rawValue else { throw FuzzFinding(.frame, "type byte \(data[1]) parsed as \(type)") }
         let size = type.bodyHeaderSize
@@ -45,7 +52,7 @@ enum FrameFuzz {
         guard Array(data[body..<(body + size)]) == Array(header.prefix(size)) else {
             throw FuzzFinding(.frame, "the \(type) header written back differs from the bytes parsed")
         }
-        if type != .keepalive {
+        if type != .keepalive && type != .lossReport {
             guard let start = payload.baseAddress, let base = data.baseAddress,
                   start == base + body + size, payload.count == data.count - body - size
             else {

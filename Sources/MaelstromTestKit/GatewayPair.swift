@@ -35,23 +35,27 @@ public final class GatewayPair {
     public static let endpointB = Endpoint("198.18.2.1:4500")!
 
     /// Settings for one side: its one peer is the other site.
-    public static func settings(peerName: String, peerEndpoint: Endpoint, peerSubnet: String, fec: FECParameters) -> GatewaySettings {
+    public static func settings(
+        peerName: String, peerEndpoint: Endpoint, peerSubnet: String, fec: FECParameters,
+        adaptation: AdaptationSettings = AdaptationSettings()
+    ) -> GatewaySettings {
         GatewaySettings(
             peers: [PeerSettings(name: peerName, endpoint: peerEndpoint, subnets: [IPPrefix(peerSubnet)!])],
             fec: fec, decoder: DecoderParameters(for: fec),
-            keepaliveIntervalNanoseconds: 1_000_000_000, peerTimeoutNanoseconds: 3_000_000_000)
+            keepaliveIntervalNanoseconds: 1_000_000_000, peerTimeoutNanoseconds: 3_000_000_000, adaptation: adaptation)
     }
 
     /// Creates the pair.
     public init(
         fec: FECParameters = FECParameters(r: 8, interleaves: [1, 10, 100], flushAfterNanoseconds: 5_000_000, maxPacketSize: 1400),
-        delayNanoseconds: UInt64 = 10_000_000, loss: LossModel = .none, seed: UInt64 = 1
+        delayNanoseconds: UInt64 = 10_000_000, loss: LossModel = .none, seed: UInt64 = 1,
+        adaptation: AdaptationSettings = AdaptationSettings()
     ) {
         self.delayNanoseconds = delayNanoseconds
         lossAToB = LossProcess(model: loss, seed: seed)
         lossBToA = LossProcess(model: loss, seed: seed &+ 1)
-        a = Gateway(settings: Self.settings(peerName: "site-b", peerEndpoint: Self.endpointB, peerSubnet: "10.2.0.0/24", fec: fec), streams: [1], now: now)
-        b = Gateway(settings: Self.settings(peerName: "site-a", peerEndpoint: Self.endpointA, peerSubnet: "10.1.0.0/24", fec: fec), streams: [2], now: now)
+        a = Gateway(settings: Self.settings(peerName: "site-b", peerEndpoint: Self.endpointB, peerSubnet: "10.2.0.0/24", fec: fec, adaptation: adaptation), streams: [1], now: now)
+        b = Gateway(settings: Self.settings(peerName: "site-a", peerEndpoint: Self.endpointA, peerSubnet: "10.1.0.0/24", fec: fec, adaptation: adaptation), streams: [2], now: now)
     }
 
     /// Replaces B's gateway by a fresh one, as when its daemon restarts.

@@ -26,6 +26,10 @@ final class PeerEventLog: Sendable {
             if last { logger.notice("peer \(peerNames[peer.index]) is down: nothing heard within the peer timeout") }
         case .peerRestarted(let peer, let remoteLane):
             logger.notice("peer \(peerNames[peer.index]) restarted: decoding the new stream of its \(remoteLane)")
+        case .codeChanged(let peer, let code, let residual):
+            // Info, not notice: adaptive FEC changes codes as loss comes and goes, which is normal.
+            logger.info(
+                "fec code for peer \(peerNames[peer.index]) on \(lane): r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (predicted residual \(residual))")
         }
     }
 }

@@ -104,3 +104,34 @@ import Testing
         }
     }
 }
+
+@Suite("Adaptive FEC config")
+struct AdaptiveConfigTests {
+    @Test("adaptive is the default; its knobs are read, and fixed is kept when asked")
+    func keys() throws {
+        let base = try GatewayConfig.parse(yaml: minimalYAML, file: "gw.yaml").config
+        #expect(base.adaptation.mode == .adaptive)
+        #expect(base.adaptation.targetResidual == 1e-6)
+        let tuned = try GatewayConfig.parse(
+            yaml: minimalYAML + "fec:\n  mode: fixed\n  target-residual: 1e-7\n  min-overhead: 0.05\n  max-overhead: 0.4\n  step-down-after: 3s\n",
+            file: "gw.yaml").config
+        #expect(tuned.adaptation.mode == .fixed)
+        #expect(tuned.adaptation.targetResidual == 1e-7)
+        #expect(tuned.adaptation.minOverhead == 0.05)
+        #expect(tuned.adaptation.maxOverhead == 0.4)
+        #expect(tuned.adaptation.stepDownAfterNanoseconds == 3_000_000_000)
+    }
+
+    @Test("bad adaptive keys name file, line and key")
+    func errors() {
+        for (text, key) in [
+            ("fec:\n  mode: sometimes\n", "fec.mode"), ("fec:\n  target-residual: lots\n", "fec.target-residual"),
+            ("fec:\n  min-overhead: 0.6\n  max-overhead: 0.5\n", "fec.min-overhead"), ("fec:\n  max-overhead: -1\n", "fec.max-overhead"),
+        ] {
+            let error = parseError(minimalYAML + text)
+            #expect(error != nil, "accepted \(text)")
+            let message = error.map { "\($0)" } ?? ""
+            #expect(message.contains("test.yaml:1") && message.contains(key), "\(message)")
+        }
+    }
+}

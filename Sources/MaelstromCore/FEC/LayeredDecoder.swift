@@ -166,6 +166,7 @@ public final class LayeredDecoder {
             case .data(let header, let payload): receiveData(header, payload: payload, now: now, into: &sink)
             case .repair(let header, let payload): receiveRepair(header, payload: payload, now: now, into: &sink)
             case .keepalive(let keepalive): receiveKeepalive(keepalive, now: now, into: &sink)
+            case .lossReport: break  // for the sender's policy, not the decoder
             }
         } catch {
             counters.malformed &+= 1

@@ -15,6 +15,16 @@ public struct EncoderCounters: Sendable, Equatable {
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Adds `other`'s counts (an encoder replaced by another of the same stream).
+    public mutating func add(_ other: EncoderCounters) {
+        dataFrames &+= other.dataFrames
+        dataBytes &+= other.dataBytes
+        repairFrames &+= other.repairFrames
+        repairBytes &+= other.repairBytes
+        partialRepairs &+= other.partialRepairs
+        rejectedPackets &+= other.rejectedPackets
+    }
 }
 
 /// The send side of layered interleaving: numbers packets, emits them, and emits XOR repairs.
@@ -33,6 +43,8 @@ public final class LayeredEncoder {
     public let stream: StreamID
     /// What has been done so far.
     public private(set) var counters = EncoderCounters()
+    /// The wire number of this encoder's first layer.
+    public let firstLayer: Int
     /// The 64-bit sequence number the next data packet gets (its low 32 bits go on the wire).
     public private(set) var nextSequence: UInt64
 
@@ -69,7 +81,13 @@ public final class LayeredEncoder {
     /// Creates an encoder; `parameters` must have passed `validate()`.
     ///
     /// `initialSequence` is 0 for a new stream; tests pass values near 2³² to exercise wrap-around.
-    public init(parameters: FECParameters, stream: StreamID, initialSequence: UInt64 = 0) {
+    ///
+    /// `firstLayer` numbers the layers on the wire from there (`firstLayer + c ≤ FECParameters.maxLayers`):
+    /// an encoder that replaces another mid-stream uses other numbers, so the decoder never takes
+    /// a repair of the new code for a copy of one of the old code's waiting for the same packet.
+    public init(parameters: FECParameters, stream: StreamID, initialSequence: UInt64 = 0, firstLayer: Int = 0) {
+        precondition(firstLayer >= 0 && firstLayer + parameters.c <= FECParameters.maxLayers, "layer numbers beyond the wire's")
+        self.firstLayer = firstLayer
         self.parameters = parameters
         self.stream = stream
         self.nextSequence = initialSequence
@@ -179,6 +197,32 @@ public final class LayeredEncoder {
         earliestDeadline = earliest
     }
 
+    /// For an encoder being replaced mid-stream: moves every layer on by one packet, as if the
+    /// next packet (which goes to the new encoder) had passed through, emitting the repair of a
+    /// bin it would have entered. Called once per packet sent after a switch, it sends each
+    /// repair where it would have gone anyway, and every bin is empty after `interleaves.max()`
+    /// calls: no burst of repairs, and none so late that its members have left the peer's window.
+    /// Returns whether bins still hold packets.
+    @discardableResult
+    public func drainStep<Sink: FrameSink>(into sink: inout Sink) -> Bool {
+        var pending = false
+        for layerIndex in 0..<layerCount {
+            let layer = layers.advanced(by: layerIndex)
+            let binIndex = layer.pointee.firstBin &+ layer.pointee.cursor
+            layer.pointee.cursor = layer.pointee.cursor &+ 1 == layer.pointee.interleave ? 0 : layer.pointee.cursor &+ 1
+            if bins[binIndex].count > 0 { emitRepair(binIndex: binIndex, layerIndex: layerIndex, into: &sink) }
+            if !pending {
+                // Bins after the cursor still to be visited in this layer.
+                var index = layer.pointee.firstBin
+                while index < layer.pointee.firstBin &+ layer.pointee.interleave {
+                    if bins[index].count > 0 { pending = true; break }
+                    index &+= 1
+                }
+            }
+        }
+        return pending
+    }
+
     /// Emits the repair of every bin that holds packets, e.g. at shutdown or the end of a stream.
     public func flush<Sink: FrameSink>(into sink: inout Sink) {
         for layerIndex in 0..<layerCount {
@@ -200,7 +244,7 @@ public final class LayeredEncoder {
             stream: stream,
             firstSequence: UInt32(truncatingIfNeeded: bin.pointee.firstSequence),
             stride: UInt16(truncatingIfNeeded: layer.interleave),
-            layer: UInt8(truncatingIfNeeded: layerIndex),
+            layer: UInt8(truncatingIfNeeded: firstLayer &+ layerIndex),
             count: UInt8(truncatingIfNeeded: bin.pointee.count),
             lengthXor: bin.pointee.lengthXor
         ).write(to: header)

@@ -32,6 +32,7 @@ public final class Gateway {
         self.sessions = settings.peers.indices.map { index in
             PeerSession(
                 encoder: LayeredEncoder(parameters: settings.fec, stream: streams[index]),
+                policy: AdaptivePolicy(settings: settings.adaptation, bound: settings.fec),
                 decoderParameters: decoderParameters, peerLanes: settings.peers[index].lanes, nextKeepalive: now)
         }
         ipv4MSS = settings.tunMTU - 40
@@ -70,6 +71,11 @@ public final class Gateway {
                 output: output, peer: peer, lane: lane, headroom: packet.headroom, tailroom: packet.tailroom,
                 protection: settings.framing)
             session.encoder.encode(UnsafeRawBufferPointer(bytes), now: now, into: &sink)
+            if session.draining != nil {
+                var frames = PeerFrameSink(
+                    output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
+                session.drainStep(into: &frames)
+            }
         }
     }
 
@@ -109,6 +115,7 @@ public final class Gateway {
                 session.counters.dataFramesReceived &+= 1
                 session.counters.dataBytesReceived &+= UInt64(payload.count)
                 decoder.receiveData(header, payload: payload, now: now, into: &sink)
+                session.meter(header, lane: remoteLane, decoder: decoder, now: now)
             case .repair(let header, let payload):
                 session.counters.repairFramesReceived &+= 1
                 decoder.receiveRepair(header, payload: payload, now: now, into: &sink)
@@ -120,6 +127,18 @@ public final class Gateway {
                     session.roundTripNanoseconds = now - keepalive.echoedTimestamp
                 }
                 decoder.receiveKeepalive(keepalive, now: now, into: &sink)
+            case .lossReport(let report):
+                session.counters.lossReportsReceived &+= 1
+                guard report.stream == session.encoder.stream else {
+                    session.counters.lossReportsIgnored &+= 1
+                    break
+                }
+                if let code = session.policy.consider(report, now: now) {
+                    var frames = PeerFrameSink(
+                        output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
+                    session.switchCode(to: code, flushingInto: &frames)
+                    events.append(.codeChanged(peer: peer, code: code, predictedResidual: session.policy.predictedResidual))
+                }
             }
         }
         if decoder.counters.streamRestarts != session.reportedRestarts[remoteLane.index] {
@@ -146,8 +165,10 @@ public final class Gateway {
             withUnsafeMutablePointer(to: &output) { output in
                 var sink = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
                 session.encoder.tick(now: now, into: &sink)
+                session.tickDraining(now: now, into: &sink)
             }
             session.tickDecoders(now: now)
+            if now >= session.nextReport { sendLossReports(peer, session: session, now: now, into: &output) }
             if now >= session.nextKeepalive { sendKeepalive(peer, session: session, now: now, into: &output) }
             if session.up && now >= session.lastHeard && now - session.lastHeard > settings.peerTimeoutNanoseconds {
                 session.up = false
@@ -169,7 +190,9 @@ public final class Gateway {
         for index in sessions.indices {
             let session = sessions[index]
             deadline = min(deadline, session.nextKeepalive)
+            if session.up { deadline = min(deadline, session.nextReport) }
             if let flush = session.encoder.nextDeadline { deadline = min(deadline, flush) }
+            if let flush = session.draining?.nextDeadline { deadline = min(deadline, flush) }
             deadline = min(deadline, session.earliestDecoderDeadline())
             if session.up {
                 deadline = min(deadline, session.lastHeard.saturatingAdd(settings.peerTimeoutNanoseconds).saturatingAdd(1))
@@ -184,6 +207,7 @@ public final class Gateway {
             withUnsafeMutablePointer(to: &output) { output in
                 var sink = PeerFrameSink(
                     output: output, peer: PeerID(index), lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
+                sessions[index].flushDraining(into: &sink)
                 sessions[index].encoder.flush(into: &sink)
             }
         }
@@ -200,8 +224,13 @@ public final class Gateway {
     public func counters(peer: PeerID) -> PeerCounters {
         let session = sessions[peer.index]
         var counters = session.counters
-        let encoder = session.encoder.counters
+        let encoder = session.encoderCounters
         let decoder = session.decoderCounters
+        let measured = session.meterTotals
+        counters.wanPacketsExpected = measured.total.expected
+        counters.wanPacketsLost = measured.total.lost
+        counters.wanLossBursts = measured.total.bursts.total
+        counters.wanLateArrivals = measured.late
         counters.dataFramesSent = encoder.dataFrames
         counters.dataBytesSent = encoder.dataBytes
         counters.repairFramesSent = encoder.repairFrames
@@ -226,6 +255,18 @@ public final class Gateway {
     /// The last round-trip time measured with keepalives to peer `peer`, in nanoseconds.
     public func roundTripNanoseconds(peer: PeerID) -> UInt64? { sessions[peer.index].roundTripNanoseconds }
 
+    /// The code this lane now sends peer `peer` (the configured one in fixed mode).
+    public func code(peer: PeerID) -> FECParameters { sessions[peer.index].encoder.parameters }
+
+    /// The residual the adaptive policy predicted for the current code at the last reported loss.
+    public func predictedResidual(peer: PeerID) -> Double { sessions[peer.index].policy.predictedResidual }
+
+    /// The loss measured on peer `peer`'s streams over the last `nanoseconds` (up to 64 s), all
+    /// lanes of the peer decoded here added up.
+    public func measuredLoss(peer: PeerID, nanoseconds: UInt64, now: UInt64) -> LossWindow {
+        sessions[peer.index].measuredLoss(nanoseconds: nanoseconds, now: now)
+    }
+
     /// The stream identity of this lane's encoder for peer `peer`.
     public func stream(peer: PeerID) -> StreamID { sessions[peer.index].encoder.stream }
 
@@ -239,6 +280,34 @@ public final class Gateway {
         events.append(.peerUp(peer: peer))
         // Answer at once, so a peer that has just come up learns of us without waiting an interval.
         sendKeepalive(peer, session: session, now: now, into: &output)
+    }
+
+    /// Tells the peer what this lane measured of each of its streams decoded here: a short and a
+    /// long window, for the peer's adaptive policy (sent in fixed mode too: it costs 184 bytes
+    /// per lane a few times a second and keeps the peer's view of the link current).
+    private func sendLossReports<Output: GatewayOutput>(_ peer: PeerID, session: PeerSession, now: UInt64, into output: inout Output) {
+        session.nextReport = now.saturatingAdd(settings.adaptation.reportIntervalNanoseconds)
+        guard session.up else { return }
+        let lane = lane
+        let protection = settings.framing
+        let total = WireFormat.envelopeSize + WireFormat.lossReportSize
+        for index in session.decoders.indices {
+            let decoder = session.decoders[index]
+            guard let stream = decoder.currentStream else { continue }
+            // Decoders were made for lanes in order of first frame; find this one's lane.
+            guard let remote = session.lane(of: decoder), let meter = session.meter(for: remote) else { continue }
+            meter.noteUnrecovered(total: decoder.counters.unrecoverable, now: now)
+            let report = LossReportFrame(
+                stream: stream, shortMilliseconds: 1000, longMilliseconds: 10_000,
+                short: meter.reportWindow(nanoseconds: 1_000_000_000, now: now),
+                long: meter.reportWindow(nanoseconds: 10_000_000_000, now: now))
+            output.send(toPeer: peer, capacity: total) { slot in
+                report.write(to: slot + WireFormat.envelopeSize)
+                WireFormat.writeEnvelope(slot, type: .lossReport, lane: lane, protection: protection)
+                return total
+            }
+            session.counters.lossReportsSent &+= 1
+        }
     }
 
     private func sendKeepalive<Output: GatewayOutput>(_ peer: PeerID, session: PeerSession, now: UInt64, into output: inout Output) {

@@ -34,13 +34,16 @@ public struct GatewaySettings: Sendable, Equatable {
     public var clampMSS: Bool
     /// Whether frames go out sealed (by the lane's security layer) or in plaintext.
     public var framing: FrameProtection
+    /// Fixed or adaptive FEC; in adaptive mode `fec` is the starting code and the bound of the ladder.
+    public var adaptation: AdaptationSettings
 
     /// Creates settings.
     public init(
         peers: [PeerSettings], fec: FECParameters, decoder: DecoderParameters,
         keepaliveIntervalNanoseconds: UInt64 = 1_000_000_000, peerTimeoutNanoseconds: UInt64 = 3_000_000_000,
-        clampMSS: Bool = true, framing: FrameProtection = .plaintext
+        clampMSS: Bool = true, framing: FrameProtection = .plaintext, adaptation: AdaptationSettings = AdaptationSettings()
     ) {
+        self.adaptation = adaptation
         self.peers = peers
         self.fec = fec
         self.decoder = decoder

@@ -79,6 +79,8 @@ public struct GatewaySnapshot: Sendable, Equatable {
         public var counters: PeerCounters
         /// Its handshakes and sealed frames (zero under `security: none`).
         public var security = PeerSecurityCounters()
+        /// What the FEC policy and the loss meters say (added up over lanes).
+        public var fec = PeerFECView()
 
         /// Creates a peer view.
         public init(name: String, endpoint: Endpoint, up: Bool, roundTripNanoseconds: UInt64?, counters: PeerCounters) {
@@ -124,6 +126,7 @@ extension GatewaySnapshot {
                 }
                 merged.peers[index].counters.add(other.counters)
                 merged.peers[index].security.add(other.security)
+                merged.peers[index].fec.add(other.fec)
             }
             merged.gateway.add(lane.gateway)
             merged.dataPlane.add(lane.dataPlane)
@@ -134,15 +137,56 @@ extension GatewaySnapshot {
     }
 }
 
+/// One peer's adaptive-FEC state: the code in use and the loss measured on its streams.
+public struct PeerFECView: Sendable, Equatable {
+    /// The nominal overhead (`c / r`) of the codes in use, added over the lanes counted.
+    public var overheadSum = 0.0
+    /// The residual the policy predicted for its code, added over the lanes counted.
+    public var predictedResidualSum = 0.0
+    /// Lanes added up.
+    public var lanes = 0
+    /// Loss measured over the last second, ten seconds and minute.
+    public var lastSecond = LossWindow()
+    public var lastTenSeconds = LossWindow()
+    public var lastMinute = LossWindow()
+
+    /// An empty view.
+    public init() {}
+
+    /// The mean nominal overhead of the lanes' codes.
+    public var overhead: Double { lanes == 0 ? 0 : overheadSum / Double(lanes) }
+    /// The mean predicted residual.
+    public var predictedResidual: Double { lanes == 0 ? 0 : predictedResidualSum / Double(lanes) }
+
+    /// Adds another lane's view.
+    public mutating func add(_ other: PeerFECView) {
+        overheadSum += other.overheadSum
+        predictedResidualSum += other.predictedResidualSum
+        lanes += other.lanes
+        lastSecond.add(other.lastSecond)
+        lastTenSeconds.add(other.lastTenSeconds)
+        lastMinute.add(other.lastMinute)
+    }
+}
+
 extension Gateway {
     /// Copies the counters of every peer (allocates: call it about once a second, not per packet).
     public func snapshot(dataPlane: DataPlaneCounters, now: UInt64) -> GatewaySnapshot {
         GatewaySnapshot(
             peers: settings.peers.indices.map { index in
                 let peer = PeerID(index)
-                return GatewaySnapshot.Peer(
+                var view = GatewaySnapshot.Peer(
                     name: settings.peers[index].name, endpoint: settings.peers[index].endpoint, up: isUp(peer: peer),
                     roundTripNanoseconds: roundTripNanoseconds(peer: peer), counters: counters(peer: peer))
+                var fec = PeerFECView()
+                fec.overheadSum = code(peer: peer).nominalOverhead
+                fec.predictedResidualSum = predictedResidual(peer: peer)
+                fec.lanes = 1
+                fec.lastSecond = measuredLoss(peer: peer, nanoseconds: 1_000_000_000, now: now)
+                fec.lastTenSeconds = measuredLoss(peer: peer, nanoseconds: 10_000_000_000, now: now)
+                fec.lastMinute = measuredLoss(peer: peer, nanoseconds: 60_000_000_000, now: now)
+                view.fec = fec
+                return view
             },
             gateway: counters, dataPlane: dataPlane, takenAtNanoseconds: now)
     }

@@ -98,6 +98,22 @@ public struct PeerCounters: Sendable, Equatable {
     public var mssClamped: UInt64 = 0
     /// Recovery latency of rebuilt packets.
     public var recoveryLatency = LatencyHistogram()
+    /// Loss reports sent to this peer (what this side measured of its streams).
+    public var lossReportsSent: UInt64 = 0
+    /// Loss reports received from this peer.
+    public var lossReportsReceived: UInt64 = 0
+    /// Loss reports about a stream this lane does not send (an old stream, or another lane's).
+    public var lossReportsIgnored: UInt64 = 0
+    /// Times the adaptive policy changed the code sent to this peer.
+    public var codeSwitches: UInt64 = 0
+    /// Sequence numbers of the peer's streams judged by the loss meter (received or lost).
+    public var wanPacketsExpected: UInt64 = 0
+    /// Of those, data frames lost on the WAN (rebuilt or not), counted from sequence gaps.
+    public var wanPacketsLost: UInt64 = 0
+    /// Runs of consecutive lost data frames.
+    public var wanLossBursts: UInt64 = 0
+    /// Data frames that arrived after the loss meter had counted them lost (reordered further than its horizon).
+    public var wanLateArrivals: UInt64 = 0
 
     /// Creates zeroed counters.
     public init() {}
@@ -105,6 +121,14 @@ public struct PeerCounters: Sendable, Equatable {
     /// Adds `other`'s counts to these (the lanes of one gateway).
     public mutating func add(_ other: PeerCounters) {
         dataFramesSent &+= other.dataFramesSent
+        lossReportsSent &+= other.lossReportsSent
+        lossReportsReceived &+= other.lossReportsReceived
+        lossReportsIgnored &+= other.lossReportsIgnored
+        codeSwitches &+= other.codeSwitches
+        wanPacketsExpected &+= other.wanPacketsExpected
+        wanPacketsLost &+= other.wanPacketsLost
+        wanLossBursts &+= other.wanLossBursts
+        wanLateArrivals &+= other.wanLateArrivals
         dataBytesSent &+= other.dataBytesSent
         repairFramesSent &+= other.repairFramesSent
         repairBytesSent &+= other.repairBytesSent

@@ -6,11 +6,22 @@
 /// when its first frame arrives (at most `LaneID.maxLanes` per peer: the config's memory check
 /// counts them all).
 final class PeerSession {
-    let encoder: LayeredEncoder
+    /// The encoder new packets go to.
+    private(set) var encoder: LayeredEncoder
+    // The encoder replaced by the last code switch, until its partly filled bins have flushed.
+    private(set) var draining: LayeredEncoder?
+    // The counts of replaced encoders, so the peer's totals do not drop at a switch.
+    private var retiredEncoderCounters = EncoderCounters()
+    /// The sender's choice of code (inert in fixed mode).
+    var policy: AdaptivePolicy
     let decoderParameters: DecoderParameters
     // By the peer's lane, and the existing ones in creation order (iterated on every tick).
     private var decoderByLane: [LayeredDecoder?] = Array(repeating: nil, count: LaneID.maxLanes)
     private(set) var decoders: [LayeredDecoder] = []
+    // The loss meter of each decoded lane, and the stream it measures.
+    private var meterByLane: [LossMeter?] = Array(repeating: nil, count: LaneID.maxLanes)
+    private var meteredStream: [StreamID] = Array(repeating: StreamID(0), count: LaneID.maxLanes)
+    var nextReport: UInt64
     var counters = PeerCounters()
     var up = false
     var lastHeard: UInt64 = 0
@@ -27,8 +38,12 @@ final class PeerSession {
     /// Lanes of the peer's beyond this are refused: the memory bound counts one decoder per lane.
     let peerLanes: Int
 
-    init(encoder: LayeredEncoder, decoderParameters: DecoderParameters, peerLanes: Int, nextKeepalive: UInt64) {
+    init(
+        encoder: LayeredEncoder, policy: AdaptivePolicy, decoderParameters: DecoderParameters, peerLanes: Int, nextKeepalive: UInt64
+    ) {
         self.encoder = encoder
+        self.policy = policy
+        self.nextReport = nextKeepalive
         self.decoderParameters = decoderParameters
         self.peerLanes = min(max(1, peerLanes), LaneID.maxLanes)
         self.nextKeepalive = nextKeepalive
@@ -48,7 +63,106 @@ final class PeerSession {
         let made = LayeredDecoder(parameters: decoderParameters)
         decoderByLane[lane.index] = made
         decoders.append(made)
+        meterByLane[lane.index] = LossMeter()
         return made
+    }
+
+    /// Counts data frame `header` from the peer's lane `lane` in its loss meter, if it belongs to
+    /// the stream that lane's decoder follows (a new stream starts a new count).
+    @inline(__always)
+    func meter(_ header: DataFrameHeader, lane: LaneID, decoder: LayeredDecoder, now: UInt64) {
+        guard let current = decoder.currentStream, current == header.stream, let meter = meterByLane[lane.index] else { return }
+        if meteredStream[lane.index] != current {
+            meteredStream[lane.index] = current
+            meter.reset()
+        }
+        meter.record(header.sequence, now: now)
+    }
+
+    /// The loss meter of the peer's lane `lane`, if it is decoded here.
+    func meter(for lane: LaneID) -> LossMeter? { meterByLane[lane.index] }
+
+    /// The loss measured over the last `nanoseconds` on every decoded lane of the peer, added up.
+    func measuredLoss(nanoseconds: UInt64, now: UInt64) -> LossWindow {
+        var sum = LossWindow()
+        for index in meterByLane.indices { if let meter = meterByLane[index] { sum.add(meter.window(nanoseconds: nanoseconds, now: now)) } }
+        return sum
+    }
+
+    /// The loss meters' totals and late arrivals, added up.
+    var meterTotals: (total: LossWindow, late: UInt64) {
+        var sum = LossWindow()
+        var late: UInt64 = 0
+        for index in meterByLane.indices {
+            if let meter = meterByLane[index] {
+                sum.add(meter.total)
+                late &+= meter.lateArrivals
+            }
+        }
+        return (sum, late)
+    }
+
+    /// Every encoder's counts since the start: the current one, the draining one and those retired.
+    var encoderCounters: EncoderCounters {
+        var total = retiredEncoderCounters
+        total.add(encoder.counters)
+        if let draining { total.add(draining.counters) }
+        return total
+    }
+
+    /// Replaces the encoder by one with `parameters` that goes on with the same stream and sequence
+    /// numbers, so the peer's decoder sees no change: repairs describe their own members. The old
+    /// encoder keeps its partly filled bins and sends each repair as the stream moves past it
+    /// (`drainStep`, once per packet), or at its deadline when traffic stops: no packet left
+    /// unprotected, no burst of repairs. One still draining from an earlier switch is flushed now.
+    func switchCode<Sink: FrameSink>(to parameters: FECParameters, flushingInto sink: inout Sink) {
+        if let old = draining {
+            old.flush(into: &sink)
+            retiredEncoderCounters.add(old.counters)
+        }
+        // Layers numbered apart from the old code's while it drains (0-3 and 4-7), when both fit.
+        let half = FECParameters.maxLayers / 2
+        let firstLayer = encoder.firstLayer == 0 && encoder.parameters.c <= half && parameters.c <= half ? half : 0
+        let next = LayeredEncoder(
+            parameters: parameters, stream: encoder.stream, initialSequence: encoder.nextSequence, firstLayer: firstLayer)
+        draining = encoder
+        encoder = next
+        counters.codeSwitches &+= 1
+    }
+
+    /// Moves the draining encoder on by the packet just sent (see `LayeredEncoder.drainStep`).
+    @inline(__always)
+    func drainStep<Sink: FrameSink>(into sink: inout Sink) {
+        guard let old = draining else { return }
+        if !old.drainStep(into: &sink) {
+            retiredEncoderCounters.add(old.counters)
+            draining = nil
+        }
+    }
+
+    /// Runs the draining encoder's deadlines (traffic may stop right after a switch); it is
+    /// dropped once every bin has gone out.
+    func tickDraining<Sink: FrameSink>(now: UInt64, into sink: inout Sink) {
+        guard let old = draining else { return }
+        old.tick(now: now, into: &sink)
+        if !old.hasPendingBins {
+            retiredEncoderCounters.add(old.counters)
+            draining = nil
+        }
+    }
+
+    /// Flushes the draining encoder's bins (an orderly shutdown).
+    func flushDraining<Sink: FrameSink>(into sink: inout Sink) {
+        guard let old = draining else { return }
+        old.flush(into: &sink)
+        retiredEncoderCounters.add(old.counters)
+        draining = nil
+    }
+
+    /// The peer's lane whose decoder `decoder` is.
+    func lane(of decoder: LayeredDecoder) -> LaneID? {
+        for index in decoderByLane.indices where decoderByLane[index] === decoder { return LaneID(UInt8(index)) }
+        return nil
     }
 
     /// The peer's lanes that have a decoder here.

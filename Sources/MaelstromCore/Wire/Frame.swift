@@ -6,6 +6,9 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case repair = 2
     /// A liveness and restart signal between gateways; carries no packet.
     case keepalive = 3
+    /// What a receiver measured of the sender's stream (loss, bursts, residual), for the sender's
+    /// FEC policy; carries no packet.
+    case lossReport = 7
 
     /// Bytes of this type's own header, after the envelope.
     @inlinable
@@ -14,6 +17,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
         case .data: WireFormat.dataHeaderSize
         case .repair: WireFormat.repairHeaderSize
         case .keepalive: WireFormat.keepaliveSize
+        case .lossReport: WireFormat.lossReportSize
         }
     }
 }
@@ -51,6 +55,9 @@ public enum WireFormat {
     public static let repairHeaderSize = 14
     /// Bytes of a keepalive's own header (it has no payload).
     public static let keepaliveSize = 28
+    /// Bytes of a loss report's own header (it has no payload): the stream, two window lengths,
+    /// and two windows of four counts and a 16-bucket burst histogram.
+    public static let lossReportSize = 8 + 2 * LossReportFrame.windowSize
     /// Envelope plus the largest own header: what the WAN MTU must leave room for on top of the TUN MTU.
     public static let maxHeaderSize = envelopeSize + repairHeaderSize
     /// Bytes in front of a data frame's packet: envelope plus data header.
@@ -213,6 +220,81 @@ public struct KeepaliveFrame: Sendable, Equatable {
     }
 }
 
+/// A loss report: what the receiving gateway measured of one of the sender's streams over a short
+/// and a long window, so the sender's FEC policy can pick the code the link needs.
+public struct LossReportFrame: Sendable, Equatable {
+    /// Bytes one window takes on the wire: four 32-bit counts and 16 32-bit histogram buckets.
+    public static let windowSize = 4 * 4 + 4 * BurstHistogram.bucketCount
+
+    /// The sender stream measured (the receiver's current decoding stream of that lane).
+    public var stream: StreamID
+    /// Length of the short window, in milliseconds.
+    public var shortMilliseconds: UInt16
+    /// Length of the long window, in milliseconds.
+    public var longMilliseconds: UInt16
+    /// The short window (about a second: what reacts fast).
+    public var short: LossWindow
+    /// The long window (about ten seconds: what is stable).
+    public var long: LossWindow
+
+    /// Creates a report.
+    public init(stream: StreamID, shortMilliseconds: UInt16, longMilliseconds: UInt16, short: LossWindow, long: LossWindow) {
+        self.stream = stream
+        self.shortMilliseconds = shortMilliseconds
+        self.longMilliseconds = longMilliseconds
+        self.short = short
+        self.long = long
+    }
+
+    /// Reads the `WireFormat.lossReportSize` header bytes at `header` (bounds checked by the caller).
+    public init(reading header: UnsafeRawPointer) {
+        stream = StreamID(header.loadBigEndianUInt32(at: 0))
+        shortMilliseconds = header.loadBigEndianUInt16(at: 4)
+        longMilliseconds = header.loadBigEndianUInt16(at: 6)
+        short = Self.readWindow(header + 8)
+        long = Self.readWindow(header + 8 + Self.windowSize)
+    }
+
+    /// Writes the `WireFormat.lossReportSize` header bytes at `destination`; counts above 2³² − 1
+    /// are sent as 2³² − 1.
+    public func write(to destination: UnsafeMutableRawPointer) {
+        destination.storeBigEndian(stream.rawValue, at: 0)
+        destination.storeBigEndian(shortMilliseconds, at: 4)
+        destination.storeBigEndian(longMilliseconds, at: 6)
+        Self.writeWindow(short, to: destination + 8)
+        Self.writeWindow(long, to: destination + 8 + Self.windowSize)
+    }
+
+    /// Whether both windows at `header` count no more lost or unrecovered packets than expected
+    /// and leave their reserved bytes zero.
+    public static func isConsistent(_ header: UnsafeRawPointer) -> Bool {
+        for offset in [8, 8 + windowSize] {
+            let expected = header.loadBigEndianUInt32(at: offset)
+            guard header.loadBigEndianUInt32(at: offset + 4) <= expected, header.loadBigEndianUInt32(at: offset + 8) <= expected,
+                header.loadBigEndianUInt32(at: offset + 12) == 0
+            else { return false }
+        }
+        return true
+    }
+
+    static func readWindow(_ base: UnsafeRawPointer) -> LossWindow {
+        var bursts = BurstHistogram()
+        for index in 0..<BurstHistogram.bucketCount { bursts.counts[index] = base.loadBigEndianUInt32(at: 16 + 4 * index) }
+        return LossWindow(
+            expected: UInt64(base.loadBigEndianUInt32(at: 0)), lost: UInt64(base.loadBigEndianUInt32(at: 4)),
+            bursts: bursts, unrecovered: UInt64(base.loadBigEndianUInt32(at: 8)))
+    }
+
+    static func writeWindow(_ window: LossWindow, to base: UnsafeMutableRawPointer) {
+        func clamp(_ value: UInt64) -> UInt32 { UInt32(min(value, UInt64(UInt32.max))) }
+        base.storeBigEndian(clamp(window.expected), at: 0)
+        base.storeBigEndian(clamp(window.lost), at: 4)
+        base.storeBigEndian(clamp(window.unrecovered), at: 8)
+        base.storeBigEndian(UInt32(0), at: 12)
+        for index in 0..<BurstHistogram.bucketCount { base.storeBigEndian(window.bursts.counts[index], at: 16 + 4 * index) }
+    }
+}
+
 /// A parsed datagram; payloads point into the datagram and live as long as it does.
 public enum Frame {
     /// A data frame and its packet.
@@ -221,6 +303,8 @@ public enum Frame {
     case repair(RepairFrameHeader, payload: UnsafeRawBufferPointer)
     /// A keepalive.
     case keepalive(KeepaliveFrame)
+    /// A loss report.
+    case lossReport(LossReportFrame)
 
     /// Reads one datagram, checking every bound; never traps, whatever the bytes. Returns the
     /// sender's lane with the frame.
@@ -278,6 +362,9 @@ public enum Frame {
                     decodingStream: StreamID(header.loadBigEndianUInt32(at: 8)),
                     timestamp: header.loadBigEndianUInt64(at: 12),
                     echoedTimestamp: header.loadBigEndianUInt64(at: 20)))
+        case .lossReport:
+            guard LossReportFrame.isConsistent(header) else { throw WireError(.badLossReport) }
+            return .lossReport(LossReportFrame(reading: header))
         }
     }
 }

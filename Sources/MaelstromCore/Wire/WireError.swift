@@ -13,6 +13,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case sealed = "wire.sealed"
         case laneOutOfRange = "wire.lane"
         case notSealed = "wire.not-sealed"
+        case badLossReport = "wire.loss-report"
     }
 
     /// What was wrong.
@@ -33,6 +34,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .sealed: "sealed frame where a plaintext one was expected, or unknown flags"
         case .laneOutOfRange: "sender lane beyond the largest lane count"
         case .notSealed: "plaintext frame where a sealed one was expected"
+        case .badLossReport: "loss report with more lost or unrecovered packets than expected, or reserved bytes set"
         }
     }
 

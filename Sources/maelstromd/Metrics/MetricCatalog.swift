@@ -114,6 +114,38 @@ enum MetricCatalog {
             name: "maelstrom_mss_clamped_total",
             help: "TCP SYNs to the peer whose MSS option was lowered to fit the tunnel.",
             value: { $0.mssClamped }),
+        CounterMetric(
+            name: "maelstrom_wan_packets_expected_total",
+            help: "Sequence numbers of the peer's streams the loss meter has judged, received or lost.",
+            value: { $0.wanPacketsExpected }),
+        CounterMetric(
+            name: "maelstrom_wan_packets_lost_total",
+            help: "Data frames from the peer lost on the WAN (rebuilt or not), counted from sequence gaps.",
+            value: { $0.wanPacketsLost }),
+        CounterMetric(
+            name: "maelstrom_wan_loss_bursts_total",
+            help: "Runs of consecutive data frames from the peer lost on the WAN.",
+            value: { $0.wanLossBursts }),
+        CounterMetric(
+            name: "maelstrom_wan_late_arrivals_total",
+            help: "Data frames from the peer that came after the loss meter had counted them lost (reordered beyond its horizon).",
+            value: { $0.wanLateArrivals }),
+        CounterMetric(
+            name: "maelstrom_loss_reports_sent_total",
+            help: "Loss reports sent to the peer (what this gateway measured of the peer's streams).",
+            value: { $0.lossReportsSent }),
+        CounterMetric(
+            name: "maelstrom_loss_reports_received_total",
+            help: "Loss reports received from the peer.",
+            value: { $0.lossReportsReceived }),
+        CounterMetric(
+            name: "maelstrom_loss_reports_ignored_total",
+            help: "Loss reports from the peer about a stream this gateway no longer sends, or another lane's.",
+            value: { $0.lossReportsIgnored }),
+        CounterMetric(
+            name: "maelstrom_fec_code_switches_total",
+            help: "Times the adaptive policy changed the code sent to the peer.",
+            value: { $0.codeSwitches }),
     ]
 
     /// Per-peer counters of the handshakes and of sealing, labelled `peer="NAME"` (zero under `security: none`).
@@ -285,6 +317,24 @@ enum MetricCatalog {
         name: "maelstrom_peer_loss_ratio",
         help: "Fraction of the peer's data packets lost on the WAN since start, rebuilt or not: (rebuilt + unrecoverable) / (received + rebuilt + unrecoverable)."
     )
+    /// Gauge: the repair overhead of the code in use (mean over lanes).
+    static let fecOverhead = (
+        name: "maelstrom_fec_overhead_ratio",
+        help: "Nominal repair overhead (c / r) of the code sent to the peer now, the mean over lanes."
+    )
+    /// Gauge: the residual the policy predicts.
+    static let fecPredictedResidual = (
+        name: "maelstrom_fec_predicted_residual_ratio",
+        help: "Residual loss the adaptive policy predicts for the code in use at the loss the peer last reported."
+    )
+    /// Gauge: the WAN loss measured over a recent window, labelled `window="1s|10s|60s"`.
+    static let wanLossWindow = (
+        name: "maelstrom_wan_loss_window_ratio",
+        help: "Fraction of the peer's data frames lost on the WAN over the last 1 s, 10 s or 60 s (label window), from sequence gaps."
+    )
+    /// The windows of `wanLossWindow`.
+    static let wanLossWindows = ["1s", "10s", "60s"]
+
     /// Histogram: time from noticing a packet was missing to rebuilding it.
     static let recoveryLatency = (
         name: "maelstrom_recovery_latency_seconds",

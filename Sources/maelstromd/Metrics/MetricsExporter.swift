@@ -13,6 +13,9 @@ final class MetricsExporter: Sendable {
         var securityCounters: [Counter]
         var up: Gauge
         var lossRatio: Gauge
+        var fecOverhead: Gauge
+        var fecPredictedResidual: Gauge
+        var wanLoss: [Gauge]
         var roundTrip: Gauge?
         var recoveryLatency = CumulativeLatencyHistogram()
         var last = PeerCounters()
@@ -104,7 +107,17 @@ final class MetricsExporter: Sendable {
                 descriptor: Self.descriptor(MetricCatalog.peerUp.name, MetricCatalog.peerUp.help), labels: labels),
             lossRatio: registry.makeGauge(
                 descriptor: Self.descriptor(MetricCatalog.peerLossRatio.name, MetricCatalog.peerLossRatio.help),
-                labels: labels))
+                labels: labels),
+            fecOverhead: registry.makeGauge(
+                descriptor: Self.descriptor(MetricCatalog.fecOverhead.name, MetricCatalog.fecOverhead.help), labels: labels),
+            fecPredictedResidual: registry.makeGauge(
+                descriptor: Self.descriptor(MetricCatalog.fecPredictedResidual.name, MetricCatalog.fecPredictedResidual.help),
+                labels: labels),
+            wanLoss: MetricCatalog.wanLossWindows.map { window in
+                registry.makeGauge(
+                    descriptor: Self.descriptor(MetricCatalog.wanLossWindow.name, MetricCatalog.wanLossWindow.help),
+                    labels: labels + [("window", window)])
+            })
     }
 
     private func update(_ series: inout PeerSeries, from peer: GatewaySnapshot.Peer) {
@@ -118,6 +131,11 @@ final class MetricsExporter: Sendable {
         series.lastSecurity = peer.security
         series.up.set(peer.up ? 1.0 : 0.0)
         series.lossRatio.set(peer.counters.lossRate)
+        series.fecOverhead.set(peer.fec.overhead)
+        series.fecPredictedResidual.set(peer.fec.predictedResidual)
+        for (index, window) in [peer.fec.lastSecond, peer.fec.lastTenSeconds, peer.fec.lastMinute].enumerated() {
+            series.wanLoss[index].set(window.lossRate)
+        }
         if let nanoseconds = peer.roundTripNanoseconds {
             let gauge =
                 series.roundTrip

@@ -1,0 +1,289 @@
+/// Bursts of consecutive lost packets counted by length, in powers of two: bucket 0 holds
+/// bursts of 1, bucket k (k ≥ 1) bursts of 2^(k-1)+1 … 2^k, the last bucket everything longer.
+public struct BurstHistogram: Sendable, Equatable {
+    /// The number of buckets.
+    public static let bucketCount = 16
+    /// The counts, by bucket.
+    public var counts: SIMD16<UInt32>
+
+    /// An empty histogram.
+    public init() { counts = .zero }
+
+    /// The bucket of a burst of `length` (at least 1) packets.
+    @inline(__always)
+    public static func bucket(forLength length: UInt64) -> Int {
+        guard length > 1 else { return 0 }
+        let bits = 64 - (length - 1).leadingZeroBitCount
+        return min(bits, bucketCount - 1)
+    }
+
+    /// The longest burst bucket `index` holds (`UInt64.max` for the last).
+    public static func upperLength(ofBucket index: Int) -> UInt64 {
+        index >= bucketCount - 1 ? .max : UInt64(1) << UInt64(index)
+    }
+
+    /// The shortest burst bucket `index` holds.
+    public static func lowerLength(ofBucket index: Int) -> UInt64 {
+        index == 0 ? 1 : (UInt64(1) << UInt64(index - 1)) + 1
+    }
+
+    /// Counts one burst of `length` packets.
+    @inline(__always)
+    public mutating func record(length: UInt64) {
+        let index = Self.bucket(forLength: length)
+        counts[index] = counts[index] &+ 1
+    }
+
+    /// Adds another histogram's counts.
+    public mutating func add(_ other: BurstHistogram) { counts &+= other.counts }
+
+    /// The total number of bursts.
+    public var total: UInt64 {
+        var sum: UInt64 = 0
+        for index in 0..<Self.bucketCount { sum &+= UInt64(counts[index]) }
+        return sum
+    }
+}
+
+/// What a receiver saw of one sender stream over some stretch of time.
+public struct LossWindow: Sendable, Equatable {
+    /// Sequence numbers the stream went through (received or not).
+    public var expected: UInt64 = 0
+    /// Of those, packets whose data frame never arrived (some may have been rebuilt).
+    public var lost: UInt64 = 0
+    /// Runs of consecutive lost packets that ended in the window.
+    public var bursts: BurstHistogram = BurstHistogram()
+    /// Packets the decoder gave up on (lost and not rebuilt).
+    public var unrecovered: UInt64 = 0
+
+    /// An empty window.
+    public init() {}
+
+    /// Creates a window from its counts.
+    public init(expected: UInt64, lost: UInt64, bursts: BurstHistogram, unrecovered: UInt64) {
+        self.expected = expected
+        self.lost = lost
+        self.bursts = bursts
+        self.unrecovered = unrecovered
+    }
+
+    /// `lost / expected`, 0 when nothing was expected.
+    public var lossRate: Double { expected == 0 ? 0 : Double(lost) / Double(expected) }
+    /// `unrecovered / expected`: the loss left after decoding.
+    public var residualRate: Double { expected == 0 ? 0 : Double(unrecovered) / Double(expected) }
+    /// The mean length of the bursts that ended in the window (1 when none did).
+    public var meanBurstLength: Double {
+        let count = bursts.total
+        return count == 0 ? 1 : max(1, Double(lost) / Double(count))
+    }
+
+    /// Adds another window's counts.
+    public mutating func add(_ other: LossWindow) {
+        expected &+= other.expected
+        lost &+= other.lost
+        bursts.add(other.bursts)
+        unrecovered &+= other.unrecovered
+    }
+}
+
+/// Measures the loss of one sender stream from the sequence numbers of the data frames that
+/// arrive, whatever code (or none) protects it: loss rate and burst lengths over recent time,
+/// and the residual the decoder left.
+///
+/// A sequence number is judged `horizon` numbers after the highest one seen, so frames reordered
+/// by less than that are not counted lost. Counts go into quarter-second buckets covering the
+/// last 64 seconds, so windows of 1 s, 10 s and 60 s are sums of buckets. Time is an input.
+/// Not thread-safe: owned by the lane that decodes the stream. Allocates only in `init`.
+public final class LossMeter {
+    /// Sequence numbers judged after the highest seen: the reordering the meter tolerates.
+    public static let horizon: UInt64 = 1024
+    /// A jump further ahead than this is a new run of the stream (a restart), not a loss.
+    public static let maxJump: UInt64 = 1 << 16
+    /// Width of one time bucket, in nanoseconds.
+    public static let bucketNanoseconds: UInt64 = 250_000_000
+    /// Buckets kept: 64 seconds.
+    public static let bucketCount = 256
+
+    private static let ringBits = 4096
+    private let ring: UnsafeMutablePointer<UInt64>
+    private let buckets: UnsafeMutablePointer<LossWindow>
+
+    private var started = false
+    private var highest: UInt64 = 0
+    private var judgedUpTo: UInt64 = 0
+    private var run: UInt64 = 0
+    private var currentBucket: UInt64 = 0
+    private var oldestBucket: UInt64 = 0
+    private var lastUnrecovered: UInt64 = 0
+
+    /// Everything since the meter started.
+    public private(set) var total = LossWindow()
+    /// Jumps beyond `maxJump` (or back) that restarted the count.
+    public private(set) var restarts: UInt64 = 0
+    /// Data frames that came after their sequence number had been judged (counted lost then).
+    public private(set) var lateArrivals: UInt64 = 0
+
+    /// Creates an empty meter.
+    public init() {
+        ring = .allocate(capacity: Self.ringBits / 64)
+        ring.initialize(repeating: 0, count: Self.ringBits / 64)
+        buckets = .allocate(capacity: Self.bucketCount)
+        buckets.initialize(repeating: LossWindow(), count: Self.bucketCount)
+    }
+
+    deinit {
+        ring.deallocate()
+        buckets.deinitialize(count: Self.bucketCount)
+        buckets.deallocate()
+    }
+
+    /// Notes that the data frame with wire sequence number `sequence` arrived at `now`.
+    @inline(__always)
+    public func record(_ sequence: UInt32, now: UInt64) {
+        advanceClock(now)
+        guard started else {
+            restart(at: UInt64(sequence) | (1 << 32))
+            return
+        }
+        let delta = Int64(Int32(bitPattern: sequence &- UInt32(truncatingIfNeeded: highest)))
+        let position = UInt64(bitPattern: Int64(bitPattern: highest) &+ delta)
+        if delta > 0 {
+            if UInt64(delta) > Self.maxJump {
+                restarts &+= 1
+                restart(at: position)
+                return
+            }
+            highest = position
+            while judgedUpTo &+ Self.horizon < highest { judge(judgedUpTo); judgedUpTo &+= 1 }
+        } else if position < judgedUpTo {
+            // Behind the judged edge: late (already counted lost), or another run of the stream.
+            if judgedUpTo &- position > Self.maxJump {
+                restarts &+= 1
+                restart(at: position)
+            } else {
+                lateArrivals &+= 1
+            }
+            return
+        }
+        let bit = Int(position % UInt64(Self.ringBits))
+        ring[bit >> 6] |= 1 << UInt64(bit & 63)
+    }
+
+    /// Notes the decoder's running count of unrecoverable packets, so the residual is measured too.
+    public func noteUnrecovered(total unrecovered: UInt64, now: UInt64) {
+        advanceClock(now)
+        guard unrecovered > lastUnrecovered else {
+            lastUnrecovered = unrecovered
+            return
+        }
+        let added = unrecovered &- lastUnrecovered
+        lastUnrecovered = unrecovered
+        buckets[Int(currentBucket % UInt64(Self.bucketCount))].unrecovered &+= added
+        total.unrecovered &+= added
+    }
+
+    /// Forgets the stream (it was replaced): the next frame starts a new count; totals stay.
+    public func reset() {
+        started = false
+        run = 0
+    }
+
+    /// The counts of the last `nanoseconds` (rounded up to whole buckets, the current partial one
+    /// included; at most 64 s).
+    public func window(nanoseconds: UInt64, now: UInt64) -> LossWindow {
+        let nowBucket = now / Self.bucketNanoseconds
+        let wanted = min(max(1, (nanoseconds + Self.bucketNanoseconds - 1) / Self.bucketNanoseconds), UInt64(Self.bucketCount))
+        var sum = LossWindow()
+        guard nowBucket >= currentBucket, nowBucket - currentBucket < wanted else { return sum }
+        // Buckets from nowBucket - wanted + 1 to currentBucket, as far back as they are kept.
+        let first = max(nowBucket + 1 >= wanted ? nowBucket + 1 - wanted : 0, oldestBucket)
+        guard first <= currentBucket else { return sum }
+        var bucket = first
+        while bucket <= currentBucket {
+            sum.add(buckets[Int(bucket % UInt64(Self.bucketCount))])
+            bucket &+= 1
+        }
+        return sum
+    }
+
+    /// The last `nanoseconds` (at most 16 s) like `window`, without the quarter of its buckets
+    /// that lost the largest share: what a sender's code should be sized for. A queue overflowing
+    /// under the senders' own TCP loses in episodes of one round trip or so, which no code of the
+    /// ladder repairs and which TCP must see; loss spread over the link's time stays in.
+    public func reportWindow(nanoseconds: UInt64, now: UInt64) -> LossWindow {
+        let nowBucket = now / Self.bucketNanoseconds
+        let wanted = min(max(1, (nanoseconds + Self.bucketNanoseconds - 1) / Self.bucketNanoseconds), 64)
+        var sum = LossWindow()
+        guard nowBucket >= currentBucket, nowBucket - currentBucket < wanted else { return sum }
+        let first = max(nowBucket + 1 >= wanted ? nowBucket + 1 - wanted : 0, oldestBucket)
+        guard first <= currentBucket else { return sum }
+        let count = Int(currentBucket - first + 1)
+        // Leave out the worst quarter of the whole window's buckets (empty ones count as clean).
+        var excluded: UInt64 = 0
+        for _ in 0..<(Int(wanted) / 4) {
+            var worst = -1
+            var worstRate = 0.0
+            for offset in 0..<count where excluded & (1 << UInt64(offset)) == 0 {
+                let bucket = buckets[Int((first + UInt64(offset)) % UInt64(Self.bucketCount))]
+                if bucket.lost > 0 && bucket.lossRate > worstRate {
+                    worstRate = bucket.lossRate
+                    worst = offset
+                }
+            }
+            guard worst >= 0 else { break }
+            excluded |= 1 << UInt64(worst)
+        }
+        for offset in 0..<count where excluded & (1 << UInt64(offset)) == 0 {
+            sum.add(buckets[Int((first + UInt64(offset)) % UInt64(Self.bucketCount))])
+        }
+        return sum
+    }
+
+    private func restart(at position: UInt64) {
+        for word in 0..<(Self.ringBits / 64) { ring[word] = 0 }
+        started = true
+        highest = position
+        judgedUpTo = position
+        run = 0
+        let bit = Int(position % UInt64(Self.ringBits))
+        ring[bit >> 6] |= 1 << UInt64(bit & 63)
+    }
+
+    @inline(__always)
+    private func judge(_ position: UInt64) {
+        let bit = Int(position % UInt64(Self.ringBits))
+        let mask: UInt64 = 1 << UInt64(bit & 63)
+        let received = ring[bit >> 6] & mask != 0
+        ring[bit >> 6] &= ~mask
+        let bucket = buckets.advanced(by: Int(currentBucket % UInt64(Self.bucketCount)))
+        bucket.pointee.expected &+= 1
+        total.expected &+= 1
+        if received {
+            if run > 0 {
+                bucket.pointee.bursts.record(length: run)
+                total.bursts.record(length: run)
+                run = 0
+            }
+        } else {
+            bucket.pointee.lost &+= 1
+            total.lost &+= 1
+            run &+= 1
+        }
+    }
+
+    @inline(__always)
+    private func advanceClock(_ now: UInt64) {
+        let bucket = now / Self.bucketNanoseconds
+        guard bucket > currentBucket else { return }
+        // Clear the buckets skipped over (at most all of them), then move on.
+        let steps = min(bucket - currentBucket, UInt64(Self.bucketCount))
+        var index: UInt64 = 1
+        while index <= steps {
+            buckets[Int((currentBucket &+ index) % UInt64(Self.bucketCount))] = LossWindow()
+            index &+= 1
+        }
+        if total.expected == 0 && !started { oldestBucket = bucket }
+        currentBucket = bucket
+        if currentBucket &- oldestBucket >= UInt64(Self.bucketCount) { oldestBucket = currentBucket &+ 1 &- UInt64(Self.bucketCount) }
+    }
+}

@@ -1,0 +1,188 @@
+import MaelstromCore
+import Testing
+
+/// Feeds `count` sequence numbers starting at `first` to `meter`, skipping those in `lost`, one
+/// every `interval` nanoseconds from `start`.
+private func feed(
+    _ meter: LossMeter, first: UInt32 = 0, count: Int, lost: Set<Int>, start: UInt64 = 0, interval: UInt64 = 100_000
+) {
+    for index in 0..<count where !lost.contains(index) {
+        meter.record(first &+ UInt32(truncatingIfNeeded: index), now: start + UInt64(index) * interval)
+    }
+}
+
+@Suite("Loss meter")
+struct LossMeterTests {
+    @Test("burst lengths fall in power-of-two buckets")
+    func buckets() {
+        #expect(BurstHistogram.bucket(forLength: 1) == 0)
+        #expect(BurstHistogram.bucket(forLength: 2) == 1)
+        #expect(BurstHistogram.bucket(forLength: 3) == 2)
+        #expect(BurstHistogram.bucket(forLength: 4) == 2)
+        #expect(BurstHistogram.bucket(forLength: 5) == 3)
+        #expect(BurstHistogram.bucket(forLength: 8) == 3)
+        #expect(BurstHistogram.bucket(forLength: 9) == 4)
+        #expect(BurstHistogram.bucket(forLength: 1 << 40) == BurstHistogram.bucketCount - 1)
+        for bucket in 0..<(BurstHistogram.bucketCount - 1) {
+            #expect(BurstHistogram.bucket(forLength: BurstHistogram.lowerLength(ofBucket: bucket)) == bucket)
+            #expect(BurstHistogram.bucket(forLength: BurstHistogram.upperLength(ofBucket: bucket)) == bucket)
+        }
+    }
+
+    @Test("single losses and bursts are counted from sequence gaps, once the horizon has passed them")
+    func gapsAndBursts() {
+        let meter = LossMeter()
+        // Singles at 100 and 200, a burst of 3 at 300, a burst of 7 at 400.
+        let lost = Set([100, 200, 300, 301, 302]).union(400..<407)
+        feed(meter, count: 5000, lost: lost)
+        let total = meter.total
+        // The highest is 4999; everything more than the horizon below it is judged.
+        #expect(total.expected == 4999 - LossMeter.horizon)
+        #expect(total.lost == 12)
+        #expect(total.bursts.total == 4)
+        #expect(total.bursts.counts[0] == 2)
+        #expect(total.bursts.counts[2] == 1)
+        #expect(total.bursts.counts[3] == 1)
+        #expect(abs(total.meanBurstLength - 3) < 1e-9)
+    }
+
+    @Test("frames reordered within the horizon are not lost; later ones are counted late")
+    func reordering() {
+        let meter = LossMeter()
+        for index in 0..<4000 {
+            // Swap neighbours: every pair arrives backwards.
+            let sequence = index % 2 == 0 ? index + 1 : index - 1
+            meter.record(UInt32(sequence), now: UInt64(index) * 1000)
+        }
+        #expect(meter.total.lost == 0)
+        #expect(meter.total.expected > 2000)
+        // Far behind the judged edge but within a restart's distance: late, and counted lost before.
+        let lateMeter = LossMeter()
+        feed(lateMeter, count: 5000, lost: [10])
+        lateMeter.record(10, now: 1)
+        #expect(lateMeter.total.lost == 1)
+        #expect(lateMeter.lateArrivals == 1)
+    }
+
+    @Test("counts go on across the 32-bit wrap of sequence numbers")
+    func wrapAround() {
+        let meter = LossMeter()
+        feed(meter, first: UInt32.max - 2000, count: 6000, lost: [2500, 2501])
+        #expect(meter.total.lost == 2)
+        #expect(meter.total.expected == 5999 - LossMeter.horizon)
+        #expect(meter.restarts == 0)
+    }
+
+    @Test("a jump beyond the restart distance starts a new count instead of counting a huge loss")
+    func restart() {
+        let meter = LossMeter()
+        feed(meter, count: 3000, lost: [])
+        feed(meter, first: 1_000_000, count: 3000, lost: [])
+        #expect(meter.total.lost == 0)
+        #expect(meter.restarts == 1)
+        meter.reset()
+        feed(meter, first: 7, count: 3000, lost: [5])
+        #expect(meter.total.lost == 1)
+    }
+
+    @Test("windows add up the buckets of the last seconds only")
+    func windows() {
+        let meter = LossMeter()
+        // 20 s at 10,000 packets/s: 1 % loss in the first 10 s, none after.
+        var lost = Set<Int>()
+        for index in stride(from: 50, to: 100_000, by: 100) { lost.insert(index) }
+        feed(meter, count: 200_000, lost: lost, interval: 100_000)
+        let now: UInt64 = 19_999_900_000
+        let lastSecond = meter.window(nanoseconds: 1_000_000_000, now: now)
+        let lastMinute = meter.window(nanoseconds: 60_000_000_000, now: now)
+        #expect(lastSecond.lost == 0)
+        #expect(lastSecond.expected > 8000 && lastSecond.expected <= 10_000)
+        #expect(lastMinute.lost == 1000)
+        #expect(abs(lastMinute.lossRate - 1000.0 / Double(lastMinute.expected)) < 1e-12)
+        // Long after the traffic stopped, every window is empty.
+        #expect(meter.window(nanoseconds: 60_000_000_000, now: now + 100_000_000_000).expected == 0)
+    }
+
+    @Test("the residual is the decoder's unrecoverable count, added to the current bucket")
+    func residual() {
+        let meter = LossMeter()
+        feed(meter, count: 5000, lost: [10, 11])
+        meter.noteUnrecovered(total: 1, now: 400_000_000)
+        meter.noteUnrecovered(total: 1, now: 450_000_000)
+        #expect(meter.total.unrecovered == 1)
+        #expect(meter.window(nanoseconds: 1_000_000_000, now: 500_000_000).unrecovered == 1)
+    }
+}
+
+@Suite("Loss report frame")
+struct LossReportFrameTests {
+    private func sampleReport() -> LossReportFrame {
+        var bursts = BurstHistogram()
+        bursts.record(length: 1)
+        bursts.record(length: 5)
+        bursts.record(length: 5000)
+        return LossReportFrame(
+            stream: StreamID(77), shortMilliseconds: 1000, longMilliseconds: 10_000,
+            short: LossWindow(expected: 16_000, lost: 21, bursts: bursts, unrecovered: 0),
+            long: LossWindow(expected: 160_000, lost: 5006, bursts: bursts, unrecovered: 3))
+    }
+
+    @Test("a report survives writing and parsing, plaintext and sealed framing alike")
+    func roundTrip() throws {
+        let report = sampleReport()
+        var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)
+        header.withUnsafeMutableBytes { report.write(to: $0.baseAddress!) }
+        let datagram = header.withUnsafeBytes { raw in
+            WireFormat.plaintextFrame(type: .lossReport, lane: 2, header: raw, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        let parsed = try datagram.withUnsafeBytes { raw in try Frame.parse(raw) }
+        #expect(parsed.lane == 2)
+        guard case .lossReport(let back) = parsed.frame else {
+            Issue.record("parsed as another type")
+            return
+        }
+        #expect(back == report)
+    }
+
+    @Test("a report claiming more lost than expected, or with reserved bytes set, is refused")
+    func inconsistent() {
+        for (offset, value) in [(8 + 4, UInt8(0xFF)), (8 + 12, 1), (8 + LossReportFrame.windowSize + 8, 0xFF)] {
+            var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)
+            header.withUnsafeMutableBytes { sampleReport().write(to: $0.baseAddress!) }
+            header[offset] = value
+            let datagram = header.withUnsafeBytes { raw in
+                WireFormat.plaintextFrame(type: .lossReport, header: raw, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+            }
+            #expect(throws: WireError(.badLossReport)) { try datagram.withUnsafeBytes { raw in _ = try Frame.parse(raw) } }
+        }
+    }
+
+    @Test("a truncated report is refused")
+    func truncated() {
+        var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)
+        header.withUnsafeMutableBytes { sampleReport().write(to: $0.baseAddress!) }
+        let datagram = header.withUnsafeBytes { raw in
+            WireFormat.plaintextFrame(type: .lossReport, header: raw, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        let cut = Array(datagram.dropLast(4))
+        #expect(throws: WireError.self) { try cut.withUnsafeBytes { raw in _ = try Frame.parse(raw) } }
+    }
+}
+
+@Suite("Loss meter report windows")
+struct LossMeterReportTests {
+    @Test("an episode of loss in one quarter second is left out of the report; loss spread over time stays")
+    func trimsEpisodes() {
+        let episodic = LossMeter()
+        // 10 s at 10,000 packets/s; 300 packets lost within 100 ms at 5 s (a queue overflowing).
+        feed(episodic, count: 100_000, lost: Set((50_000..<51_000).filter { $0 % 3 == 0 }), interval: 100_000)
+        let now: UInt64 = 9_999_900_000
+        #expect(episodic.window(nanoseconds: 10_000_000_000, now: now).lost > 300)
+        #expect(episodic.reportWindow(nanoseconds: 10_000_000_000, now: now).lost == 0)
+        let spread = LossMeter()
+        feed(spread, count: 100_000, lost: Set(stride(from: 7, to: 100_000, by: 1000)), interval: 100_000)
+        let full = spread.window(nanoseconds: 10_000_000_000, now: now)
+        let reported = spread.reportWindow(nanoseconds: 10_000_000_000, now: now)
+        #expect(reported.lossRate > full.lossRate * 0.6, "\(reported.lossRate) vs \(full.lossRate)")
+    }
+}
