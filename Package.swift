@@ -2,6 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way: maelstromd → MaelstromTun → (CTun, CPrivilege, MaelstromSecurity → MaelstromCore).
+// maelstromd → MaelstromCapture → (CPcap, MaelstromCore) reads capture files for `maelstromd trace`.
 // MaelstromCore makes no syscalls and reads no clock, so the same protocol code runs in
 // unit tests, in `maelstromd simulate` and in the daemon.
 // The packet path's modules are built with cross-module optimization, so the generic gateway and
@@ -62,6 +63,13 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("cap")]
         ),
+        // libpcap, for reading tcpdump's capture files in `maelstromd trace`.
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // Capture files → packets for the core's `CaptureLossTrace` (the only libpcap user).
+        .target(
+            name: "MaelstromCapture",
+            dependencies: ["CPcap", "MaelstromCore"]
+        ),
         .target(
             name: "MaelstromTun",
             dependencies: ["CTun", "CPrivilege", "MaelstromCore", "MaelstromSecurity"],
@@ -74,6 +82,7 @@ let package = Package(
                 "MaelstromSecurity",
                 "MaelstromTun",
                 "MaelstromConfig",
+                "MaelstromCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromSecurity", "CTun"],
+            dependencies: ["MaelstromCore", "MaelstromTun", "MaelstromSecurity", "MaelstromCapture", "CTun"],
             exclude: ["Scripts"]
         ),
     ]

@@ -30,11 +30,16 @@ if [ -z "$BIN" ]; then swift build -c release 2>&1 | tail -1; BIN=$(swift build 
 
 WORK=$(mktemp -d /tmp/maelstrom-adaptive.XXXXXX)
 in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
+# Stops both daemons and waits until they have exited (and removed their routes): the next pair
+# would otherwise find the routes still there and refuse to start.
 stop_gateways() {
   for f in "$WORK"/gw*.pid; do
-    if [ -e "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; fi
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$f"
   done
-  sleep 1
 }
 cleanup() { set +e; stop_gateways; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -65,9 +70,12 @@ fec:
 metrics:
   listen: 127.0.0.1:9464
 YAML
-    in_ns gw$side "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
+    # Not through in_ns: a function run in the background would give the subshell's PID, not the daemon's.
+    ip netns exec "${PREFIX}gw$side" "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
     echo $! >"$WORK/gw$side.pid"
   done
+  sleep 0.5
+  for f in "$WORK"/gw*.pid; do kill -0 "$(cat "$f")" 2>/dev/null || { echo "adaptive-figures: a gateway exited:" >&2; cat "$WORK"/gw*.log >&2; return 1; }; done
   for _ in $(seq 50); do
     in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics 2>/dev/null | grep -q '^maelstrom_peer_up{peer="site-b"} 1' && return 0
     sleep 0.2

@@ -24,11 +24,12 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 missing=()
 for tool in ip iperf3 ping curl python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-# The C libraries the build links: libsodium and OpenSSL (frame ciphers), libcap (privilege drop).
-for header in sodium.h openssl/evp.h sys/capability.h; do [ -e "/usr/include/$header" ] || missing+=("$header"); done
+# The C libraries the build links: libsodium and OpenSSL (frame ciphers), libcap (privilege drop),
+# libpcap (`maelstromd trace`).
+for header in sodium.h openssl/evp.h sys/capability.h pcap/pcap.h; do [ -e "/usr/include/$header" ] || missing+=("$header"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt-get)"
-  apt-get update -qq && apt-get install -y -qq iproute2 iperf3 iputils-ping curl python3 libsodium-dev libssl-dev libcap-dev >/dev/null
+  apt-get update -qq && apt-get install -y -qq iproute2 iperf3 iputils-ping curl python3 libsodium-dev libssl-dev libcap-dev libpcap-dev >/dev/null
 fi
 
 say "building the release binaries (the first build takes a few minutes)"

@@ -4,7 +4,7 @@ import MaelstromCore
 enum FECSection {
     static let keys = [
         "r", "c", "interleaves", "flush-after", "mode", "target-residual", "min-overhead", "max-overhead", "step-down-after",
-        "report-interval",
+        "report-interval", "congestion-delay",
     ]
 
     /// How the code is chosen: `mode` (adaptive by default) and the policy's bounds.
@@ -21,6 +21,7 @@ enum FECSection {
         if let node = section.optional("min-overhead") { settings.minOverhead = try node.double(in: 0...1) }
         if let node = section.optional("max-overhead") { settings.maxOverhead = try node.double(in: 0...4) }
         if let node = section.optional("step-down-after") { settings.stepDownAfterNanoseconds = try node.duration(in: 100_000_000...600_000_000_000) }
+        if let node = section.optional("congestion-delay") { settings.congestionDelayNanoseconds = try node.duration(in: 0...1_000_000_000) }
         if let node = section.optional("report-interval") { settings.reportIntervalNanoseconds = try node.duration(in: 50_000_000...10_000_000_000) }
         guard settings.minOverhead <= settings.maxOverhead else {
             throw section.location(of: "min-overhead").error(

@@ -54,6 +54,7 @@ extension GatewayConfig {
         lines.append("  max-overhead: \(adaptation.maxOverhead)")
         lines.append("  step-down-after: \(DurationText.format(adaptation.stepDownAfterNanoseconds))")
         lines.append("  report-interval: \(DurationText.format(adaptation.reportIntervalNanoseconds))")
+        lines.append("  congestion-delay: \(DurationText.format(adaptation.congestionDelayNanoseconds))")
         lines.append("keepalive:")
         lines.append("  interval: \(DurationText.format(keepaliveInterval))")
         lines.append("  peer-timeout: \(DurationText.format(peerTimeout))")

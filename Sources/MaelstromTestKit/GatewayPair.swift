@@ -124,7 +124,7 @@ public final class GatewayPair {
             if fromA { deliveredAtA.append(packet.bytes) } else { deliveredAtB.append(packet.bytes) }
         }
         for datagram in output.sent {
-            let lost = fromA ? lossAToB.nextIsLost() : lossBToA.nextIsLost()
+            let lost = fromA ? lossAToB.nextIsLost(at: now) : lossBToA.nextIsLost(at: now)
             if lost {
                 if fromA { droppedAToB += 1 } else { droppedBToA += 1 }
                 continue

@@ -17,7 +17,7 @@ struct LinkOptions: ParsableArguments {
     @Option(name: .customLong("queue-bytes"), help: "Drop-tail queue in front of the rate limiter, in bytes.")
     var queueBytes: UInt64 = 1_000_000
 
-    @Option(help: "Loss model: none, bernoulli:P, gilbert:P,R, burst:LEN,EVERY or trace:FILE.")
+    @Option(help: "Loss model: none, bernoulli:P, gilbert:P,R, burst:LEN,EVERY, trace:FILE or schedule:20s=MODEL,20s=MODEL,… (time from the start; the last phase holds).")
     var loss: String = "none"
 
     @Option(help: "Seed of the loss process and the jitter.")

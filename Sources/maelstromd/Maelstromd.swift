@@ -11,7 +11,7 @@ struct Maelstromd: ParsableCommand {
         abstract: "Maelstrom: a transparent forward-error-correction gateway between data centers.",
         subcommands: [
             RunCommand.self, CheckCommand.self, GenkeyCommand.self, PubkeyCommand.self, GenpskCommand.self, StatsCommand.self,
-            SimulateCommand.self, BenchCommand.self,
+            SimulateCommand.self, TuneCommand.self, BenchCommand.self, TraceCommand.self,
         ])
 
     /// Parses the command line and runs; every usage error is one line on stderr and exit code 2.

@@ -9,7 +9,7 @@ struct SimulateCommand: ParsableCommand {
         commandName: "simulate",
         abstract: "Run the real encoder and decoder over a simulated lossy link and report recovery.")
 
-    @Option(help: "Loss model: none, bernoulli:P, gilbert:P,R, burst:LEN,EVERY or trace:FILE.")
+    @Option(help: "Loss model: none, bernoulli:P, gilbert:P,R, burst:LEN,EVERY, trace:FILE or schedule:20s=MODEL,20s=MODEL,… (time from the start; the last phase holds).")
     var loss: String = "none"
 
     @OptionGroup var fec: FECOptions
@@ -29,6 +29,18 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(help: "Run two whole gateways with the adaptive policy (the code options are its bound) and report each phase of the loss schedule.")
+    var adaptive = false
+
+    @Option(help: "With --adaptive: seconds to run (default: the schedule's length, else 20).")
+    var seconds: Double?
+
+    @Option(name: .customLong("delay-ms"), help: "With --adaptive: one-way delay in milliseconds.")
+    var delayMilliseconds: Double = 25
+
+    @Option(name: .customLong("target-residual"), help: "With --adaptive: the residual loss the policy aims below.")
+    var targetResidual: Double = 1e-6
+
     func run() throws {
         guard packets >= 1 && packets <= 1_000_000_000 else {
             throw CommandFailure.badInput("--packets must be between 1 and 1000000000, got \(packets)")
@@ -47,6 +59,10 @@ struct SimulateCommand: ParsableCommand {
             throw CommandFailure.badInput(error.message)
         }
         let parameters = try fec.parameters(maxPacketSize: packetSize)
+        if adaptive {
+            try runAdaptive(model: model, bound: parameters)
+            return
+        }
         let report = runSimulation(
             SimulationConfig(
                 parameters: parameters, loss: model, packets: packets, packetSize: packetSize,
@@ -62,6 +78,59 @@ struct SimulateCommand: ParsableCommand {
         if report.deliveryErrors > 0 {
             throw CommandFailure(message: "\(report.deliveryErrors) packets were delivered twice or with wrong bytes", exitCode: 1)
         }
+    }
+
+    private func runAdaptive(model: LossModel, bound: FECParameters) throws {
+        var scheduled: UInt64 = 0
+        if case .schedule(let phases) = model { scheduled = phases.reduce(0) { $0 + $1.durationNanoseconds } }
+        let length = seconds ?? (scheduled > 0 ? Double(scheduled) / 1e9 : 20)
+        guard length.isFinite, length > 0, length <= 3600 else {
+            throw CommandFailure.badInput("--seconds must be above 0 and at most 3600, got \(length)")
+        }
+        guard packetSize >= 36 else { throw CommandFailure.badInput("--adaptive needs --packet-size of at least 36") }
+        guard length * ratePPS <= 100_000_000 else {
+            throw CommandFailure.badInput("--adaptive runs at most 100000000 packets (--seconds × --rate-pps)")
+        }
+        guard delayMilliseconds.isFinite, delayMilliseconds >= 0, delayMilliseconds <= 10_000 else {
+            throw CommandFailure.badInput("--delay-ms must be between 0 and 10000, got \(delayMilliseconds)")
+        }
+        guard targetResidual > 0, targetResidual < 1 else {
+            throw CommandFailure.badInput("--target-residual must be above 0 and below 1, got \(targetResidual)")
+        }
+        let report = runAdaptiveSimulation(
+            AdaptiveSimulationConfig(
+                code: bound, adaptation: AdaptationSettings(mode: .adaptive, targetResidual: targetResidual), loss: model,
+                durationNanoseconds: UInt64(length * 1e9), packetSize: packetSize, packetsPerSecond: ratePPS,
+                oneWayDelayNanoseconds: UInt64(delayMilliseconds * 1e6), seed: seed))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(Self.adaptiveTable(report, targetResidual: targetResidual))
+        }
+        if report.deliveryErrors > 0 {
+            throw CommandFailure(message: "\(report.deliveryErrors) packets were delivered twice or with wrong bytes", exitCode: 1)
+        }
+    }
+
+    static func adaptiveTable(_ report: AdaptiveSimulationReport, targetResidual: Double) -> String {
+        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
+        var lines = [
+            pad("phase", 6) + pad("seconds", 14) + pad("loss", 26) + pad("measured", 10) + pad("overhead", 10) + pad("residual", 10)
+                + pad("steady overhead", 17) + pad("steady residual", 17) + pad("code at end", 26) + "switches"
+        ]
+        for (index, phase) in report.phases.enumerated() {
+            let steadyMark = phase.steadyResidualLoss <= targetResidual ? "" : " !"
+            lines.append(
+                pad("\(index + 1)", 6) + pad(String(format: "%.1f-%.1f", phase.startSeconds, phase.endSeconds), 14) + pad(phase.loss, 26)
+                    + pad(String(format: "%.4f%%", phase.measuredLoss * 100), 10) + pad(String(format: "%.3f", phase.overhead), 10)
+                    + pad(String(format: "%.1e", phase.residualLoss), 10) + pad(String(format: "%.3f", phase.steadyOverhead), 17)
+                    + pad(String(format: "%.1e", phase.steadyResidualLoss) + steadyMark, 17) + pad(phase.codeAtEnd, 26) + "\(phase.codeSwitches)")
+        }
+        lines.append("loss reports received: \(report.lossReports); '!' marks a steady residual above the target \(targetResidual)")
+        return lines.joined(separator: "\n")
     }
 
     static func table(_ report: SimulationReport, parameters: FECParameters, loss: LossModel) -> String {

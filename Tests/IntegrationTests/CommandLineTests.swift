@@ -72,6 +72,8 @@ struct CommandLineTests {
         // Each of these trapped converting a Double to an integer (SIGILL) before issue #13.
         "simulate --loss burst:inf,inf", "simulate --flush-ms 1e20", "simulate --rate-pps 1e-9 --packets 100",
         "simulate --loss burst:3,1e300", "bench codec --flush-ms nan", "simulate --loss gilbert:nan,0.5",
+        "simulate --loss schedule:5x=none", "simulate --adaptive --seconds 0", "simulate --adaptive --delay-ms -1",
+        "tune --loss wobble", "tune --loss none --packets 5", "tune --loss none --min-overhead 0.6 --max-overhead 0.5",
     ])
     func badArguments(arguments: String) {
         let result = maelstromd(arguments)
@@ -92,6 +94,44 @@ struct CommandLineTests {
         #expect(object["data_packets"] as? Int == 20000)
         let latency = try #require(object["recovery_latency_packets"] as? [String: Any])
         #expect(latency["p50"] != nil && latency["p99"] != nil && latency["max"] != nil)
+    }
+
+    @Test("simulate --adaptive reports each phase of a schedule: cheap when clean, protected under loss")
+    func simulateAdaptive() throws {
+        let result = maelstromd("simulate --adaptive --rate-pps 5000 --packet-size 1400 --loss schedule:4s=none,4s=bernoulli:0.01 --json")
+        try #require(result.status == 0, "\(result.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let phases = try #require(object["phases"] as? [[String: Any]])
+        #expect(phases.count == 2)
+        #expect(object["delivery_errors"] as? Int == 0)
+        #expect(phases[0]["code_at_end"] as? String == "33[1]")
+        #expect((phases[0]["overhead"] as? Double ?? 0) < 0.375)
+        #expect((phases[1]["steady_overhead"] as? Double ?? 0) >= 0.2)
+        #expect((phases[1]["loss"] as? String) == "bernoulli:0.01")
+        let table = maelstromd("simulate --adaptive --rate-pps 2000 --seconds 2")
+        #expect(table.status == 0 && table.output.contains("code at end"), "\(table.output)")
+    }
+
+    @Test("tune picks the cheapest code under the target and lists the alternatives")
+    func tune() throws {
+        let result = maelstromd("tune --loss bernoulli:0.001 --packets 100000 --json")
+        try #require(result.status == 0, "\(result.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let measured = object["measured_loss_rate"] as? Double ?? 0
+        #expect(measured > 0.0008 && measured < 0.0012)
+        let candidates = try #require(object["candidates"] as? [[String: Any]])
+        #expect(candidates.count > 10)
+        let picked = candidates.filter { $0["picked"] as? Bool == true }
+        try #require(picked.count == 1)
+        // Nothing cheaper than the pick is predicted to meet the target with the policy's margin.
+        let pickedOverhead = picked[0]["overhead"] as? Double ?? 0
+        for candidate in candidates where (candidate["overhead"] as? Double ?? 0) < pickedOverhead {
+            #expect((candidate["predicted_residual"] as? Double ?? 0) * 3 > 1e-6, "\(candidate)")
+        }
+        #expect((picked[0]["simulated_residual"] as? Double ?? 1) <= 1e-5)
+        #expect(object["picked"] as? String == picked[0]["code"] as? String)
+        let clean = maelstromd("tune --loss none --packets 20000 --no-simulate")
+        #expect(clean.status == 0 && clean.output.contains("policy picks    33[1]"), "\(clean.output)")
     }
 
     @Test("simulate reads a trace file")

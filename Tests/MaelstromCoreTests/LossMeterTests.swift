@@ -169,20 +169,82 @@ struct LossReportFrameTests {
     }
 }
 
-@Suite("Loss meter report windows")
-struct LossMeterReportTests {
-    @Test("an episode of loss in one quarter second is left out of the report; loss spread over time stays")
-    func trimsEpisodes() {
-        let episodic = LossMeter()
-        // 10 s at 10,000 packets/s; 300 packets lost within 100 ms at 5 s (a queue overflowing).
-        feed(episodic, count: 100_000, lost: Set((50_000..<51_000).filter { $0 % 3 == 0 }), interval: 100_000)
+@Suite("Loss meter and congestion")
+struct LossMeterCongestionTests {
+    /// 10 s at 10,000 packets/s with a delay sample every 500 packets (50 ms), congested for the
+    /// samples in `congestedSamples`; loses `lost`.
+    private func run(lost: Set<Int>, congestedSamples: Range<Int>) -> LossMeter {
+        let meter = LossMeter()
+        for index in 0..<100_000 {
+            if !lost.contains(index) { meter.record(UInt32(index), now: UInt64(index) * 100_000) }
+            if index % 500 == 499 { meter.noteDelaySample(congested: congestedSamples.contains(index / 500)) }
+        }
+        return meter
+    }
+
+    @Test("losses while the queue is full stay out of the windows and are counted apart; others stay in")
+    func excludesCongestion() {
+        // Samples 100–103 (5.0–5.2 s) find the queue full; a third of those packets are lost there,
+        // and one packet in 1,000 everywhere.
+        let overflow = Set((50_000..<52_000).filter { $0 % 3 == 0 })
+        let spread = Set(stride(from: 7, to: 100_000, by: 1000))
+        let meter = run(lost: overflow.union(spread), congestedSamples: 100..<104)
         let now: UInt64 = 9_999_900_000
-        #expect(episodic.window(nanoseconds: 10_000_000_000, now: now).lost > 300)
-        #expect(episodic.reportWindow(nanoseconds: 10_000_000_000, now: now).lost == 0)
-        let spread = LossMeter()
-        feed(spread, count: 100_000, lost: Set(stride(from: 7, to: 100_000, by: 1000)), interval: 100_000)
-        let full = spread.window(nanoseconds: 10_000_000_000, now: now)
-        let reported = spread.reportWindow(nanoseconds: 10_000_000_000, now: now)
-        #expect(reported.lossRate > full.lossRate * 0.6, "\(reported.lossRate) vs \(full.lossRate)")
+        let window = meter.window(nanoseconds: 10_000_000_000, now: now)
+        // Each sample marks up to the highest packet received by then. The congested samples
+        // 100–103 mark from sample 98 on (one interval before), and sample 104 after them too.
+        let all = overflow.union(spread)
+        func highest(atSample sample: Int) -> Int { (0...(sample * 500 + 499)).reversed().first { !all.contains($0) }! }
+        let marked = (highest(atSample: 98) + 1)...highest(atSample: 104)
+        let lostThere = all.filter { marked.contains($0) }
+        #expect(meter.congested.expected == UInt64(marked.count))
+        #expect(meter.congested.lost == UInt64(lostThere.count))
+        #expect(meter.total.lost == window.lost + meter.congested.lost)
+        #expect(window.expected + meter.congested.expected == meter.total.expected)
+        // 51,006 and 51,007 are lost together: one burst of two.
+        #expect(meter.congested.bursts.total == UInt64(lostThere.count - 1))
+        #expect(abs(window.lossRate - 0.001) < 0.0002, "\(window.lossRate)")
+        // 51,006 and 51,007 are lost together: one burst of two.
+        #expect(meter.congested.bursts.total == UInt64(lostThere.count - 1))
+    }
+
+    @Test("without congested samples every loss is in the windows")
+    func keepsAllWithoutCongestion() {
+        let lost = Set((50_000..<52_000).filter { $0 % 3 == 0 })
+        let meter = run(lost: lost, congestedSamples: 0..<0)
+        #expect(meter.congested.expected == 0)
+        #expect(meter.window(nanoseconds: 10_000_000_000, now: 9_999_900_000).lost == UInt64(lost.count))
+    }
+
+    @Test("the queue estimator finds the minimum, the queue above it, and calls only a full queue congested")
+    func queueEstimator() {
+        var estimator = QueueDelayEstimator(threshold: 5_000_000)
+        let offset: UInt64 = 123_456_789_000  // the peer's clock is elsewhere: only differences count
+        var now: UInt64 = 1_000_000_000
+        func sample(queueMilliseconds: UInt64) -> Bool {
+            now += 50_000_000
+            let sentAt = now - 25_000_000 - queueMilliseconds * 1_000_000 + offset
+            return estimator.sample(sentAt: sentAt, now: now)
+        }
+        var clean = 0
+        for _ in 0..<20 where !sample(queueMilliseconds: 0) { clean += 1 }
+        #expect(clean == 20)
+        let small = sample(queueMilliseconds: 3)  // below the threshold
+        #expect(!small)
+        #expect(estimator.queueDelay == 3_000_000)
+        let full = sample(queueMilliseconds: 100)
+        #expect(full)
+        let draining = sample(queueMilliseconds: 30)  // under half the peak
+        #expect(!draining)
+        let high = sample(queueMilliseconds: 80)
+        #expect(high)
+        // Long after, the old minimum and peak are gone: a standing 40 ms queue reads as the minimum.
+        now += 70_000_000_000
+        for _ in 0..<5 { _ = sample(queueMilliseconds: 40) }
+        #expect(estimator.queueDelay == 0)
+        var off = QueueDelayEstimator(threshold: 0)
+        let first = off.sample(sentAt: 0, now: 1)
+        let second = off.sample(sentAt: 0, now: 100_000_000)
+        #expect(!first && !second)
     }
 }

@@ -20,13 +20,22 @@ public struct AdaptationSettings: Sendable, Equatable {
     public var stepDownAfterNanoseconds: UInt64
     /// How often a receiver reports what it measured, in nanoseconds.
     public var reportIntervalNanoseconds: UInt64
+    /// Queue delay above which (and above half the minute's peak) the receiver calls the path
+    /// congested and keeps its losses out of the reports; 0 counts every loss.
+    public var congestionDelayNanoseconds: UInt64
+
+    /// How often keepalives go while data flows in adaptive mode: they are the delay probes.
+    public static let probeIntervalNanoseconds: UInt64 = 50_000_000
 
     /// The defaults: adaptive off (the core's callers opt in; the daemon's config defaults to
-    /// adaptive), target 1e-6, overhead between 0.03 and 0.5, down after 1.5 s, reports every 250 ms.
+    /// adaptive), target 1e-6, overhead between 0.03 and 0.5, down after 1.5 s, reports every 250 ms,
+    /// congestion above 5 ms of queue.
     public init(
         mode: FECMode = .fixed, targetResidual: Double = 1e-6, minOverhead: Double = 0.03, maxOverhead: Double = 0.5,
-        stepDownAfterNanoseconds: UInt64 = 1_500_000_000, reportIntervalNanoseconds: UInt64 = 250_000_000
+        stepDownAfterNanoseconds: UInt64 = 1_500_000_000, reportIntervalNanoseconds: UInt64 = 250_000_000,
+        congestionDelayNanoseconds: UInt64 = 5_000_000
     ) {
+        self.congestionDelayNanoseconds = congestionDelayNanoseconds
         self.mode = mode
         self.targetResidual = targetResidual
         self.minOverhead = minOverhead
@@ -150,7 +159,11 @@ public struct AdaptivePolicy: Sendable {
         let currentIndex = ladder.firstIndex(of: current) ?? ladder.count - 1
         let up = need(for: window)
         predictedResidual = ResidualModel.residual(of: current, window: window)
-        if up > currentIndex {
+        // The long window stands in for a short one too thin to judge (a slow link), but it also
+        // holds loss from seconds ago: when traffic pauses, the short window is empty and old loss
+        // must not raise the code. Up on the long window only while the short one still loses.
+        let stale = report.short.expected < Self.minimumSample && report.short.lost == 0
+        if up > currentIndex && !stale {
             lowerNeed = nil
             return move(to: up)
         }

@@ -101,6 +101,11 @@ public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
     public var encoderMemoryBytes: Int { interleaves.reduce(0, +) * ((maxPacketSize + 63) & ~63) + 64 * interleaves.reduce(0, +) }
 
     /// A one-line summary such as `r=8 c=3 interleaves=1,10,100 flush=5ms`.
+    /// The code in short, `r[interleaves]` (such as `8[1,10,100]`), as tables print it.
+    public var shortDescription: String {
+        "\(r)[\(interleaves.map(String.init).joined(separator: ","))]"
+    }
+
     public var description: String {
         let flushMs = Double(flushAfterNanoseconds) / 1e6
         return "r=\(r) c=\(c) interleaves=\(interleaves.map(String.init).joined(separator: ",")) flush=\(flushMs)ms max-packet=\(maxPacketSize)"

@@ -122,6 +122,17 @@ public final class LossMeter {
     public private(set) var restarts: UInt64 = 0
     /// Data frames that came after their sequence number had been judged (counted lost then).
     public private(set) var lateArrivals: UInt64 = 0
+    /// Sequence numbers judged while the path's queue was full (see `noteDelaySample`): counted
+    /// here and in `total`, but in no window, since losses there are the senders' own congestion.
+    public private(set) var congested = LossWindow()
+
+    // Runs of sequence positions (from, to] that crossed a full queue, oldest first; judged ones drop off.
+    private static let rangeCapacity = 16
+    private var congestedRanges: [(from: UInt64, to: UInt64)] = []
+    private var sampledUpTo: UInt64 = 0
+    private var sampledBefore: UInt64 = 0
+    private var lastSampleCongested = false
+    private var runCongested = false
 
     /// Creates an empty meter.
     public init() {
@@ -129,6 +140,57 @@ public final class LossMeter {
         ring.initialize(repeating: 0, count: Self.ringBits / 64)
         buckets = .allocate(capacity: Self.bucketCount)
         buckets.initialize(repeating: LossWindow(), count: Self.bucketCount)
+        congestedRanges.reserveCapacity(Self.rangeCapacity)
+    }
+
+    /// Once delay samples come, a position waits for the sample after it (whether it crossed a
+    /// full queue is known only then; at a full queue keepalives are lost too) for at most this
+    /// far behind the highest: the ring's room.
+    public static let sampleWait: UInt64 = UInt64(ringBits) - 512
+    private var sampling = false
+
+    // Judges what is `horizon` behind the highest and, while delay samples come, also covered by one.
+    @inline(__always)
+    private func judgeDue() {
+        while judgedUpTo &+ Self.horizon < highest
+            && (!sampling || judgedUpTo < sampledUpTo || judgedUpTo &+ Self.sampleWait < highest)
+        {
+            judge(judgedUpTo)
+            judgedUpTo &+= 1
+        }
+    }
+
+    /// Takes a sample of the path's queue (a keepalive's one-way delay, `QueueDelayEstimator`):
+    /// when `congested`, the frames that arrived since the previous sample crossed a full queue,
+    /// and their losses are the senders' own congestion, which a code must not hide from TCP
+    /// (it would push harder, and the policy would buy ever more repairs for it).
+    public func noteDelaySample(congested isCongested: Bool) {
+        guard started else { return }
+        sampling = true
+        // A sample tells of the queue when it was queued, and the losses around a full queue
+        // spread past it either way: a congested sample marks the interval before the previous
+        // one too, and the interval after the last congested sample is marked as well.
+        let from = max(isCongested ? sampledBefore : sampledUpTo, judgedUpTo)
+        let marks = isCongested || lastSampleCongested
+        lastSampleCongested = isCongested
+        sampledBefore = sampledUpTo
+        sampledUpTo = highest
+        defer { judgeDue() }
+        guard marks, highest > from else { return }
+        if let last = congestedRanges.last, last.to >= from {
+            congestedRanges[congestedRanges.count - 1].to = highest
+        } else if congestedRanges.count < Self.rangeCapacity {
+            congestedRanges.append((from, highest))
+        } else {
+            congestedRanges[congestedRanges.count - 1].to = highest
+        }
+    }
+
+    @inline(__always)
+    private func isCongested(_ position: UInt64) -> Bool {
+        while let first = congestedRanges.first, first.to < position { congestedRanges.removeFirst() }
+        guard let first = congestedRanges.first else { return false }
+        return position > first.from
     }
 
     deinit {
@@ -154,7 +216,7 @@ public final class LossMeter {
                 return
             }
             highest = position
-            while judgedUpTo &+ Self.horizon < highest { judge(judgedUpTo); judgedUpTo &+= 1 }
+            judgeDue()
         } else if position < judgedUpTo {
             // Behind the judged edge: late (already counted lost), or another run of the stream.
             if judgedUpTo &- position > Self.maxJump {
@@ -206,44 +268,15 @@ public final class LossMeter {
         return sum
     }
 
-    /// The last `nanoseconds` (at most 16 s) like `window`, without the quarter of its buckets
-    /// that lost the largest share: what a sender's code should be sized for. A queue overflowing
-    /// under the senders' own TCP loses in episodes of one round trip or so, which no code of the
-    /// ladder repairs and which TCP must see; loss spread over the link's time stays in.
-    public func reportWindow(nanoseconds: UInt64, now: UInt64) -> LossWindow {
-        let nowBucket = now / Self.bucketNanoseconds
-        let wanted = min(max(1, (nanoseconds + Self.bucketNanoseconds - 1) / Self.bucketNanoseconds), 64)
-        var sum = LossWindow()
-        guard nowBucket >= currentBucket, nowBucket - currentBucket < wanted else { return sum }
-        let first = max(nowBucket + 1 >= wanted ? nowBucket + 1 - wanted : 0, oldestBucket)
-        guard first <= currentBucket else { return sum }
-        let count = Int(currentBucket - first + 1)
-        // Leave out the worst quarter of the whole window's buckets (empty ones count as clean).
-        var excluded: UInt64 = 0
-        for _ in 0..<(Int(wanted) / 4) {
-            var worst = -1
-            var worstRate = 0.0
-            for offset in 0..<count where excluded & (1 << UInt64(offset)) == 0 {
-                let bucket = buckets[Int((first + UInt64(offset)) % UInt64(Self.bucketCount))]
-                if bucket.lost > 0 && bucket.lossRate > worstRate {
-                    worstRate = bucket.lossRate
-                    worst = offset
-                }
-            }
-            guard worst >= 0 else { break }
-            excluded |= 1 << UInt64(worst)
-        }
-        for offset in 0..<count where excluded & (1 << UInt64(offset)) == 0 {
-            sum.add(buckets[Int((first + UInt64(offset)) % UInt64(Self.bucketCount))])
-        }
-        return sum
-    }
-
     private func restart(at position: UInt64) {
         for word in 0..<(Self.ringBits / 64) { ring[word] = 0 }
         started = true
         highest = position
         judgedUpTo = position
+        sampledUpTo = position
+        sampledBefore = position
+        lastSampleCongested = false
+        congestedRanges.removeAll(keepingCapacity: true)
         run = 0
         let bit = Int(position % UInt64(Self.ringBits))
         ring[bit >> 6] |= 1 << UInt64(bit & 63)
@@ -255,20 +288,41 @@ public final class LossMeter {
         let mask: UInt64 = 1 << UInt64(bit & 63)
         let received = ring[bit >> 6] & mask != 0
         ring[bit >> 6] &= ~mask
-        let bucket = buckets.advanced(by: Int(currentBucket % UInt64(Self.bucketCount)))
-        bucket.pointee.expected &+= 1
+        let inCongestion = !congestedRanges.isEmpty && isCongested(position)
+        // A burst is one kind or the other: it ends where congestion starts or stops.
+        if inCongestion != runCongested {
+            closeRun()
+            runCongested = inCongestion
+        }
         total.expected &+= 1
-        if received {
-            if run > 0 {
-                bucket.pointee.bursts.record(length: run)
-                total.bursts.record(length: run)
-                run = 0
-            }
+        if inCongestion {
+            congested.expected &+= 1
         } else {
-            bucket.pointee.lost &+= 1
+            buckets[Int(currentBucket % UInt64(Self.bucketCount))].expected &+= 1
+        }
+        if received {
+            closeRun()
+        } else {
             total.lost &+= 1
+            if inCongestion {
+                congested.lost &+= 1
+            } else {
+                buckets[Int(currentBucket % UInt64(Self.bucketCount))].lost &+= 1
+            }
             run &+= 1
         }
+    }
+
+    @inline(__always)
+    private func closeRun() {
+        guard run > 0 else { return }
+        total.bursts.record(length: run)
+        if runCongested {
+            congested.bursts.record(length: run)
+        } else {
+            buckets[Int(currentBucket % UInt64(Self.bucketCount))].bursts.record(length: run)
+        }
+        run = 0
     }
 
     @inline(__always)

@@ -123,6 +123,7 @@ public final class Gateway {
                 session.counters.keepalivesReceived &+= 1
                 session.peerTimestamp = keepalive.timestamp
                 session.peerTimestampReceivedAt = now
+                session.sampleQueue(sentAt: keepalive.timestamp, now: now)
                 if keepalive.echoedTimestamp != 0 && keepalive.echoedTimestamp <= now {
                     session.roundTripNanoseconds = now - keepalive.echoedTimestamp
                 }
@@ -231,6 +232,10 @@ public final class Gateway {
         counters.wanPacketsLost = measured.total.lost
         counters.wanLossBursts = measured.total.bursts.total
         counters.wanLateArrivals = measured.late
+        counters.wanCongestionExpected = measured.congested.expected
+        counters.wanCongestionLost = measured.congested.lost
+        counters.wanCongestedSamples = session.congestedSamples
+        counters.wanQueueDelayNanoseconds = session.queue.queueDelay
         counters.dataFramesSent = encoder.dataFrames
         counters.dataBytesSent = encoder.dataBytes
         counters.repairFramesSent = encoder.repairFrames
@@ -299,8 +304,8 @@ public final class Gateway {
             meter.noteUnrecovered(total: decoder.counters.unrecoverable, now: now)
             let report = LossReportFrame(
                 stream: stream, shortMilliseconds: 1000, longMilliseconds: 10_000,
-                short: meter.reportWindow(nanoseconds: 1_000_000_000, now: now),
-                long: meter.reportWindow(nanoseconds: 10_000_000_000, now: now))
+                short: meter.window(nanoseconds: 1_000_000_000, now: now),
+                long: meter.window(nanoseconds: 10_000_000_000, now: now))
             output.send(toPeer: peer, capacity: total) { slot in
                 report.write(to: slot + WireFormat.envelopeSize)
                 WireFormat.writeEnvelope(slot, type: .lossReport, lane: lane, protection: protection)
@@ -330,6 +335,14 @@ public final class Gateway {
         }
         session.counters.keepalivesSent &+= 1
         session.announced = true
-        session.nextKeepalive = now.saturatingAdd(settings.keepaliveIntervalNanoseconds)
+        // While data flows and the code adapts, keepalives double as delay probes: the peer
+        // tells the losses at a full queue (congestion) from the link's own by their delay.
+        let sent = session.encoderCounters.dataFrames
+        let probing = settings.adaptation.mode == .adaptive && sent != session.dataFramesAtKeepalive
+        session.dataFramesAtKeepalive = sent
+        let interval = probing
+            ? min(settings.keepaliveIntervalNanoseconds, AdaptationSettings.probeIntervalNanoseconds)
+            : settings.keepaliveIntervalNanoseconds
+        session.nextKeepalive = now.saturatingAdd(interval)
     }
 }

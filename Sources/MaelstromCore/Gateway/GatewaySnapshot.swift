@@ -139,12 +139,14 @@ extension GatewaySnapshot {
 
 /// One peer's adaptive-FEC state: the code in use and the loss measured on its streams.
 public struct PeerFECView: Sendable, Equatable {
-    /// The nominal overhead (`c / r`) of the codes in use, added over the lanes counted.
+    /// The nominal overhead (`c / r`) of the codes in use, times each lane's data frames sent,
+    /// added over the lanes: a lane that carries a trickle (a control connection) keeps its
+    /// starting code, since it never gathers enough to report on, and must not weigh like the bulk.
     public var overheadSum = 0.0
-    /// The residual the policy predicted for its code, added over the lanes counted.
+    /// The residual the policy predicted for its code, weighted the same way.
     public var predictedResidualSum = 0.0
-    /// Lanes added up.
-    public var lanes = 0
+    /// Data frames sent to the peer, added over the lanes: the weight of the sums.
+    public var weight = 0.0
     /// Loss measured over the last second, ten seconds and minute.
     public var lastSecond = LossWindow()
     public var lastTenSeconds = LossWindow()
@@ -153,16 +155,16 @@ public struct PeerFECView: Sendable, Equatable {
     /// An empty view.
     public init() {}
 
-    /// The mean nominal overhead of the lanes' codes.
-    public var overhead: Double { lanes == 0 ? 0 : overheadSum / Double(lanes) }
-    /// The mean predicted residual.
-    public var predictedResidual: Double { lanes == 0 ? 0 : predictedResidualSum / Double(lanes) }
+    /// The lanes' codes' nominal overhead, weighted by the data frames each has sent.
+    public var overhead: Double { weight == 0 ? 0 : overheadSum / weight }
+    /// The predicted residual, weighted the same way.
+    public var predictedResidual: Double { weight == 0 ? 0 : predictedResidualSum / weight }
 
     /// Adds another lane's view.
     public mutating func add(_ other: PeerFECView) {
         overheadSum += other.overheadSum
         predictedResidualSum += other.predictedResidualSum
-        lanes += other.lanes
+        weight += other.weight
         lastSecond.add(other.lastSecond)
         lastTenSeconds.add(other.lastTenSeconds)
         lastMinute.add(other.lastMinute)
@@ -179,9 +181,12 @@ extension Gateway {
                     name: settings.peers[index].name, endpoint: settings.peers[index].endpoint, up: isUp(peer: peer),
                     roundTripNanoseconds: roundTripNanoseconds(peer: peer), counters: counters(peer: peer))
                 var fec = PeerFECView()
-                fec.overheadSum = code(peer: peer).nominalOverhead
-                fec.predictedResidualSum = predictedResidual(peer: peer)
-                fec.lanes = 1
+                // Weighted by the traffic: an idle lane keeps its starting code (it hears no
+                // reports) but sends no repairs either.
+                let weight = Double(view.counters.dataFramesSent)
+                fec.overheadSum = code(peer: peer).nominalOverhead * weight
+                fec.predictedResidualSum = predictedResidual(peer: peer) * weight
+                fec.weight = weight
                 fec.lastSecond = measuredLoss(peer: peer, nanoseconds: 1_000_000_000, now: now)
                 fec.lastTenSeconds = measuredLoss(peer: peer, nanoseconds: 10_000_000_000, now: now)
                 fec.lastMinute = measuredLoss(peer: peer, nanoseconds: 60_000_000_000, now: now)

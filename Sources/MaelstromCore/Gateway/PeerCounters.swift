@@ -114,6 +114,14 @@ public struct PeerCounters: Sendable, Equatable {
     public var wanLossBursts: UInt64 = 0
     /// Data frames that arrived after the loss meter had counted them lost (reordered further than its horizon).
     public var wanLateArrivals: UInt64 = 0
+    /// Sequence numbers judged while the path's queue was full (in `wanPacketsExpected` too, in no loss window).
+    public var wanCongestionExpected: UInt64 = 0
+    /// Of those, lost: the senders' own congestion, left to TCP (not in the reports' loss).
+    public var wanCongestionLost: UInt64 = 0
+    /// Keepalives that found the path's queue full.
+    public var wanCongestedSamples: UInt64 = 0
+    /// The queue the last keepalive waited in, in nanoseconds (a gauge: the largest over lanes when added).
+    public var wanQueueDelayNanoseconds: UInt64 = 0
 
     /// Creates zeroed counters.
     public init() {}
@@ -129,6 +137,10 @@ public struct PeerCounters: Sendable, Equatable {
         wanPacketsLost &+= other.wanPacketsLost
         wanLossBursts &+= other.wanLossBursts
         wanLateArrivals &+= other.wanLateArrivals
+        wanCongestionExpected &+= other.wanCongestionExpected
+        wanCongestionLost &+= other.wanCongestionLost
+        wanCongestedSamples &+= other.wanCongestedSamples
+        wanQueueDelayNanoseconds = max(wanQueueDelayNanoseconds, other.wanQueueDelayNanoseconds)
         dataBytesSent &+= other.dataBytesSent
         repairFramesSent &+= other.repairFramesSent
         repairBytesSent &+= other.repairBytesSent

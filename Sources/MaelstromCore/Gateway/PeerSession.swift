@@ -30,6 +30,12 @@ final class PeerSession {
     var peerTimestamp: UInt64 = 0
     var peerTimestampReceivedAt: UInt64 = 0
     var roundTripNanoseconds: UInt64? = nil
+    /// The queue the peer's keepalives waited in on the way here.
+    var queue: QueueDelayEstimator
+    /// Congested delay samples (the path's queue was full).
+    var congestedSamples: UInt64 = 0
+    // Data frames sent by the last keepalive: traffic since then makes the next one come sooner.
+    var dataFramesAtKeepalive: UInt64 = 0
     // Whether a keepalive naming this encoder's stream has gone out yet.
     var announced = false
     // Restarts already reported, per remote lane.
@@ -47,6 +53,7 @@ final class PeerSession {
         self.decoderParameters = decoderParameters
         self.peerLanes = min(max(1, peerLanes), LaneID.maxLanes)
         self.nextKeepalive = nextKeepalive
+        self.queue = QueueDelayEstimator(threshold: policy.settings.congestionDelayNanoseconds)
         decoders.reserveCapacity(self.peerLanes)
     }
 
@@ -89,17 +96,27 @@ final class PeerSession {
         return sum
     }
 
-    /// The loss meters' totals and late arrivals, added up.
-    var meterTotals: (total: LossWindow, late: UInt64) {
+    /// The loss meters' totals, late arrivals and what they judged in congestion, added up.
+    var meterTotals: (total: LossWindow, late: UInt64, congested: LossWindow) {
         var sum = LossWindow()
+        var congested = LossWindow()
         var late: UInt64 = 0
         for index in meterByLane.indices {
             if let meter = meterByLane[index] {
                 sum.add(meter.total)
+                congested.add(meter.congested)
                 late &+= meter.lateArrivals
             }
         }
-        return (sum, late)
+        return (sum, late, congested)
+    }
+
+    /// Takes a keepalive's one-way delay sample and tells every loss meter whether the frames
+    /// since the last one crossed a full queue.
+    func sampleQueue(sentAt: UInt64, now: UInt64) {
+        let congested = queue.sample(sentAt: sentAt, now: now)
+        if congested { congestedSamples &+= 1 }
+        for index in meterByLane.indices { meterByLane[index]?.noteDelaySample(congested: congested) }
     }
 
     /// Every encoder's counts since the start: the current one, the draining one and those retired.

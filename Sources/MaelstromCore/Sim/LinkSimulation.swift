@@ -152,7 +152,7 @@ struct SimulatedLink: FrameSink {
 
     mutating func emit(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, kind: FrameKind) {
         if kind == .repair { repairs += 1 }
-        if loss.nextIsLost() {
+        if loss.nextIsLost(at: now) {
             if kind == .data { lostData += 1 } else { lostRepairs += 1 }
             return
         }

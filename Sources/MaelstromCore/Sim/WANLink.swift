@@ -104,7 +104,7 @@ public struct WANLink: Sendable {
     public mutating func offer(length: Int, now: UInt64) -> Verdict {
         precondition(length >= 0 && length <= Self.maxPacketLength, "WANLink.offer: packet length out of range")
         counters.offered &+= 1
-        if loss.nextIsLost() {
+        if loss.nextIsLost(at: now >= origin ? now &- origin : 0) {
             counters.lostModel &+= 1
             return .lost
         }

@@ -131,6 +131,18 @@ enum MetricCatalog {
             help: "Data frames from the peer that came after the loss meter had counted them lost (reordered beyond its horizon).",
             value: { $0.wanLateArrivals }),
         CounterMetric(
+            name: "maelstrom_wan_congestion_packets_total",
+            help: "Sequence numbers of the peer's streams judged while the path's queue was full (keepalive delay), left out of the loss windows and reports.",
+            value: { $0.wanCongestionExpected }),
+        CounterMetric(
+            name: "maelstrom_wan_congestion_lost_total",
+            help: "Of those, data frames lost: congestion losses, left to TCP rather than sized for by the adaptive code.",
+            value: { $0.wanCongestionLost }),
+        CounterMetric(
+            name: "maelstrom_wan_congested_samples_total",
+            help: "Keepalives from the peer that found the path's queue full (above fec.congestion-delay and half the minute's peak).",
+            value: { $0.wanCongestedSamples }),
+        CounterMetric(
             name: "maelstrom_loss_reports_sent_total",
             help: "Loss reports sent to the peer (what this gateway measured of the peer's streams).",
             value: { $0.lossReportsSent }),
@@ -320,7 +332,7 @@ enum MetricCatalog {
     /// Gauge: the repair overhead of the code in use (mean over lanes).
     static let fecOverhead = (
         name: "maelstrom_fec_overhead_ratio",
-        help: "Nominal repair overhead (c / r) of the code sent to the peer now, the mean over lanes."
+        help: "Nominal repair overhead (c / r) of the code sent to the peer now, the mean over the lanes weighted by the data frames each has sent."
     )
     /// Gauge: the residual the policy predicts.
     static let fecPredictedResidual = (
@@ -331,6 +343,11 @@ enum MetricCatalog {
     static let wanLossWindow = (
         name: "maelstrom_wan_loss_window_ratio",
         help: "Fraction of the peer's data frames lost on the WAN over the last 1 s, 10 s or 60 s (label window), from sequence gaps."
+    )
+    /// Gauge: the queue the peer's last keepalive waited in.
+    static let wanQueueDelay = (
+        name: "maelstrom_wan_queue_delay_seconds",
+        help: "Queue the peer's last keepalive waited in on the way here: its one-way delay minus the minute's minimum, in seconds."
     )
     /// The windows of `wanLossWindow`.
     static let wanLossWindows = ["1s", "10s", "60s"]

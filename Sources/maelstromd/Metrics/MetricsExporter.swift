@@ -15,6 +15,7 @@ final class MetricsExporter: Sendable {
         var lossRatio: Gauge
         var fecOverhead: Gauge
         var fecPredictedResidual: Gauge
+        var queueDelay: Gauge
         var wanLoss: [Gauge]
         var roundTrip: Gauge?
         var recoveryLatency = CumulativeLatencyHistogram()
@@ -113,6 +114,8 @@ final class MetricsExporter: Sendable {
             fecPredictedResidual: registry.makeGauge(
                 descriptor: Self.descriptor(MetricCatalog.fecPredictedResidual.name, MetricCatalog.fecPredictedResidual.help),
                 labels: labels),
+            queueDelay: registry.makeGauge(
+                descriptor: Self.descriptor(MetricCatalog.wanQueueDelay.name, MetricCatalog.wanQueueDelay.help), labels: labels),
             wanLoss: MetricCatalog.wanLossWindows.map { window in
                 registry.makeGauge(
                     descriptor: Self.descriptor(MetricCatalog.wanLossWindow.name, MetricCatalog.wanLossWindow.help),
@@ -133,6 +136,7 @@ final class MetricsExporter: Sendable {
         series.lossRatio.set(peer.counters.lossRate)
         series.fecOverhead.set(peer.fec.overhead)
         series.fecPredictedResidual.set(peer.fec.predictedResidual)
+        series.queueDelay.set(Double(peer.counters.wanQueueDelayNanoseconds) / 1e9)
         for (index, window) in [peer.fec.lastSecond, peer.fec.lastTenSeconds, peer.fec.lastMinute].enumerated() {
             series.wanLoss[index].set(window.lossRate)
         }
