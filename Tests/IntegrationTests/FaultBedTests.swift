@@ -84,8 +84,13 @@ extension NetworkTests {
 
         @Test("the WAN duplicates 1 % and reorders 1 % by up to 20 ms: each packet arrives once, in a sane order, and TCP keeps within 10 % of a clean link")
         func duplicationAndReordering() throws {
+            // The better of two 10 s runs on each side: a stall of the shared machine only ever
+            // takes goodput away, and a single run moved by ±15 % between CI runs.
             let clean = try TestBed.with(["--delay", "10", "--rate", "200", "--queue-bytes", "2500000"]) { bed in
-                try goodputThroughGateways(bed, port: 5210)
+                let gateways = try BedGateways(bed: bed)
+                defer { gateways.tearDown() }
+                try gateways.startBoth()
+                return max(try goodputThroughGateways(bed, port: 5210, gateways: gateways), try goodputThroughGateways(bed, port: 5214, gateways: gateways))
             }
             try TestBed.with(["--delay", "10", "--rate", "200", "--queue-bytes", "2500000", "--duplicate", "0.01", "--reorder", "0.01,20", "--seed", "4"]) { bed in
                 let gateways = try BedGateways(bed: bed)
@@ -103,7 +108,7 @@ extension NetworkTests {
                 #expect(displacement <= 40, "a packet arrived \(displacement) behind the highest")
                 #expect(gateways.metric("gwB", "maelstrom_duplicates_total") + gateways.metric("gwB", "maelstrom_refused_replay_total") > 0,
                         "the gateway saw no duplicate although the WAN made some")
-                let impaired = try goodputThroughGateways(bed, port: 5211, gateways: gateways)
+                let impaired = max(try goodputThroughGateways(bed, port: 5211, gateways: gateways), try goodputThroughGateways(bed, port: 5215, gateways: gateways))
                 Issue.record(Comment(rawValue: "goodput: clean \(clean) Mbit/s, duplicated and reordered \(impaired) Mbit/s"), severity: .warning)
                 #expect(impaired >= 0.9 * clean, "clean \(clean) Mbit/s, duplicated and reordered \(impaired) Mbit/s")
             }
