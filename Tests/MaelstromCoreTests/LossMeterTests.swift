@@ -157,6 +157,26 @@ struct LossReportFrameTests {
         }
     }
 
+    @Test("a window counting more unrecovered than expected (congestion left out) is written so that it parses")
+    func writesConsistent() throws {
+        var window = LossWindow()
+        window.expected = 10
+        window.lost = 3
+        window.unrecovered = 25
+        let report = LossReportFrame(stream: StreamID(9), shortMilliseconds: 1000, longMilliseconds: 10_000, short: window, long: window)
+        var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)
+        header.withUnsafeMutableBytes { report.write(to: $0.baseAddress!) }
+        let datagram = header.withUnsafeBytes { raw in
+            WireFormat.plaintextFrame(type: .lossReport, header: raw, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        let parsed = try datagram.withUnsafeBytes { raw -> LossReportFrame? in
+            if case .lossReport(let frame) = try Frame.parse(raw).frame { return frame }
+            return nil
+        }
+        #expect(parsed?.short.unrecovered == 10)
+        #expect(parsed?.short.lost == 3)
+    }
+
     @Test("a truncated report is refused")
     func truncated() {
         var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)

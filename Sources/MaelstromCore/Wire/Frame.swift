@@ -287,9 +287,12 @@ public struct LossReportFrame: Sendable, Equatable {
 
     static func writeWindow(_ window: LossWindow, to base: UnsafeMutableRawPointer) {
         func clamp(_ value: UInt64) -> UInt32 { UInt32(min(value, UInt64(UInt32.max))) }
-        base.storeBigEndian(clamp(window.expected), at: 0)
-        base.storeBigEndian(clamp(window.lost), at: 4)
-        base.storeBigEndian(clamp(window.unrecovered), at: 8)
+        // Parsing refuses lost or unrecovered above expected; a meter can count unrecoverable
+        // packets of frames it judged in congestion (not in the window's expected), so clamp here.
+        let expected = clamp(window.expected)
+        base.storeBigEndian(expected, at: 0)
+        base.storeBigEndian(min(clamp(window.lost), expected), at: 4)
+        base.storeBigEndian(min(clamp(window.unrecovered), expected), at: 8)
         base.storeBigEndian(UInt32(0), at: 12)
         for index in 0..<BurstHistogram.bucketCount { base.storeBigEndian(window.bursts.counts[index], at: 16 + 4 * index) }
     }
