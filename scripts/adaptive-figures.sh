@@ -29,62 +29,11 @@ done
 if [ -z "$BIN" ]; then swift build -c release 2>&1 | tail -1; BIN=$(swift build -c release --show-bin-path); fi
 
 WORK=$(mktemp -d /tmp/maelstrom-adaptive.XXXXXX)
-in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
-# Stops both daemons and waits until they have exited (and removed their routes): the next pair
-# would otherwise find the routes still there and refuse to start.
-stop_gateways() {
-  for f in "$WORK"/gw*.pid; do
-    [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$f"
-  done
-}
-cleanup() { set +e; stop_gateways; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
+. scripts/lib/bed-gateways.sh
+cleanup() { set +e; bed_stop_gateways; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-for side in A B; do
-  (umask 077 && "$BIN/maelstromd" genkey >"$WORK/gw$side.key")
-  "$BIN/maelstromd" pubkey <"$WORK/gw$side.key" >"$WORK/gw$side.pub"
-done
-
-# Starts both gateways with fec mode $1 and waits until gwA sees its peer.
-start_gateways() {
-  for side in A B; do
-    if [ $side = A ]; then me=198.18.1.1 peer=198.18.2.1 name=site-b subnet=10.2.0.0/24 other=B; else me=198.18.2.1 peer=198.18.1.1 name=site-a subnet=10.1.0.0/24 other=A; fi
-    cat >"$WORK/gw$side.yaml" <<YAML
-tun:
-  name: mael0
-  mtu: 1400
-listen: $me:4500
-wan-mtu: 1500
-peers:
-  - name: $name
-    endpoint: $peer:4500
-    subnets: [$subnet]
-    public-key: $(cat "$WORK/gw$other.pub")
-private-key-file: $WORK/gw$side.key
-fec:
-  mode: $1
-metrics:
-  listen: 127.0.0.1:9464
-YAML
-    # Not through in_ns: a function run in the background would give the subshell's PID, not the daemon's.
-    ip netns exec "${PREFIX}gw$side" "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
-    echo $! >"$WORK/gw$side.pid"
-  done
-  sleep 0.5
-  for f in "$WORK"/gw*.pid; do kill -0 "$(cat "$f")" 2>/dev/null || { echo "adaptive-figures: a gateway exited:" >&2; cat "$WORK"/gw*.log >&2; return 1; }; done
-  for _ in $(seq 50); do
-    in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics 2>/dev/null | grep -q '^maelstrom_peer_up{peer="site-b"} 1' && return 0
-    sleep 0.2
-  done
-  echo "adaptive-figures: gateways did not come up" >&2
-  return 1
-}
-
-metric() { in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {print s + 0}'; }
+bed_genkeys
+metric() { bed_metric gwA "$1"; }
 goodput() {
   in_ns hostA iperf3 -c 10.2.0.2 -p 5201 -C "$CC" -t "$SECONDS_PER_RUN" -J </dev/null 2>/dev/null | python3 -c '
 import json, sys
@@ -107,7 +56,7 @@ for loss in "${LOSSES[@]}"; do
     printf '%-22s %3s %-9s %10s %8s %9s\n' "$loss" "$run" plain "$plain" "$(python3 -c "print('%.3f' % ($plain / ${clean_plain:-$plain}))")" -
     echo "$loss,$run,plain,$plain,$(python3 -c "print('%.3f' % ($plain / ${clean_plain:-$plain}))"),0," >>"$OUT"
     for mode in fixed adaptive; do
-      start_gateways $mode
+      bed_start_gateways "  mode: $mode"
       # Adaptive: let the policy see a few seconds of traffic first (a sender's code starts at the bound).
       if [ $mode = adaptive ]; then in_ns hostA iperf3 -c 10.2.0.2 -p 5201 -C "$CC" -t 4 </dev/null >/dev/null 2>&1 || true; fi
       data0=$(metric maelstrom_data_frames_sent_total); repair0=$(metric maelstrom_repair_frames_sent_total)
@@ -118,7 +67,7 @@ for loss in "${LOSSES[@]}"; do
       ratio=$(python3 -c "print('%.3f' % ($mbit / $clean_plain))")
       printf '%-22s %3s %-9s %10s %8s %9s\n' "$loss" "$run" "$mode" "$mbit" "$ratio" "$overhead"
       echo "$loss,$run,$mode,$mbit,$ratio,$overhead,$gauge" >>"$OUT"
-      stop_gateways
+      bed_stop_gateways
     done
   done
   pkill -f "iperf3 -s -p 5201" 2>/dev/null || true

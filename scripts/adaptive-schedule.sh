@@ -27,68 +27,11 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "adaptive-schedule: needs root" >&2; exit 1; }
 if [ -z "$BIN" ]; then swift build -c release 2>&1 | tail -1; BIN=$(swift build -c release --show-bin-path); fi
 WORK=$(mktemp -d /tmp/maelstrom-adaptive.XXXXXX)
-in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
-# Stops both daemons and waits until they have exited (and removed their routes): the next pair
-# would otherwise find the routes still there and refuse to start.
-stop_gateways() {
-  for f in "$WORK"/gw*.pid; do
-    [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$f"
-  done
-}
-cleanup() { set +e; stop_gateways; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
+. scripts/lib/bed-gateways.sh
+cleanup() { set +e; bed_stop_gateways; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-for side in A B; do
-  (umask 077 && "$BIN/maelstromd" genkey >"$WORK/gw$side.key")
-  "$BIN/maelstromd" pubkey <"$WORK/gw$side.key" >"$WORK/gw$side.pub"
-done
-
-# Starts both gateways with fec mode $1 and waits until gwA sees its peer.
-start_gateways() {
-  for side in A B; do
-    if [ $side = A ]; then me=198.18.1.1 peer=198.18.2.1 name=site-b subnet=10.2.0.0/24 other=B; else me=198.18.2.1 peer=198.18.1.1 name=site-a subnet=10.1.0.0/24 other=A; fi
-    cat >"$WORK/gw$side.yaml" <<YAML
-tun:
-  name: mael0
-  mtu: 1400
-listen: $me:4500
-wan-mtu: 1500
-peers:
-  - name: $name
-    endpoint: $peer:4500
-    subnets: [$subnet]
-    public-key: $(cat "$WORK/gw$other.pub")
-private-key-file: $WORK/gw$side.key
-fec:
-  mode: $1
-${MIN_OVERHEAD:+  min-overhead: $MIN_OVERHEAD}
-metrics:
-  listen: 127.0.0.1:9464
-YAML
-    # Not through in_ns: a function run in the background would give the subshell's PID, not the daemon's.
-    ip netns exec "${PREFIX}gw$side" "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
-    echo $! >"$WORK/gw$side.pid"
-  done
-  sleep 0.5
-  for f in "$WORK"/gw*.pid; do kill -0 "$(cat "$f")" 2>/dev/null || { echo "adaptive-figures: a gateway exited:" >&2; cat "$WORK"/gw*.log >&2; return 1; }; done
-  for _ in $(seq 50); do
-    in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics 2>/dev/null | grep -q '^maelstrom_peer_up{peer="site-b"} 1' && return 0
-    sleep 0.2
-  done
-  echo "adaptive-figures: gateways did not come up" >&2
-  return 1
-}
-
-metric() { in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {print s + 0}'; }
-goodput() {
-  in_ns hostA iperf3 -c 10.2.0.2 -p 5201 -C "$CC" -t "$SECONDS_PER_RUN" -J </dev/null 2>/dev/null | python3 -c '
-import json, sys
-print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))'
-}
+bed_genkeys
+metric() { bed_metric gwA "$1"; }
 
 
 schedule="schedule:$(for p in "${PHASES[@]}"; do printf '%ss=%s,' "$PHASE" "$p"; done | sed 's/,$//')"
@@ -99,7 +42,8 @@ bash scripts/netns-setup.sh up --prefix "$PREFIX" --delay "$DELAY" --rate "$RATE
   --loss "$schedule" --seed 1 --emulator wanem --bin "$BIN" >/dev/null
 bed_start=$(date +%s.%N)
 in_ns hostB iperf3 -s -p 5201 </dev/null >/dev/null 2>&1 &
-start_gateways adaptive
+bed_start_gateways "  mode: adaptive${MIN_OVERHEAD:+
+  min-overhead: $MIN_OVERHEAD}"
 # iperf3 starts a whole number of seconds into the schedule, so its intervals line up with the phases.
 offset=$(python3 -c "import math,time; print(math.ceil(time.time() - $bed_start + 0.5))")
 sleep "$(python3 -c "import time; print(max(0, $bed_start + $offset - time.time()))")"
@@ -107,15 +51,14 @@ ip netns exec "${PREFIX}hostA" iperf3 -c 10.2.0.2 -p 5201 -C "$CC" -t $((total -
 ipid=$!
 mkdir -p "$(dirname "$OUT")"
 echo "second,phase,loss,goodput_mbit,overhead_sent,unrecoverable,data_received" >"$OUT"
-metricB() { in_ns gwB curl -s --max-time 1 http://127.0.0.1:9464/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {print s + 0}'; }
 declare -a DATA REP UNREC RECV
 for t in $(seq "$offset" "$total"); do
   sleep "$(python3 -c "import time; print(max(0, $bed_start + $t - time.time()))")"
   DATA[$t]=$(metric maelstrom_data_frames_sent_total); REP[$t]=$(metric maelstrom_repair_frames_sent_total)
-  UNREC[$t]=$(metricB maelstrom_packets_unrecoverable_total); RECV[$t]=$(metricB maelstrom_data_frames_received_total)
+  UNREC[$t]=$(bed_metric gwB maelstrom_packets_unrecoverable_total); RECV[$t]=$(bed_metric gwB maelstrom_data_frames_received_total)
 done
 wait $ipid || true
-stop_gateways
+bed_stop_gateways
 python3 - "$WORK/iperf.json" "$offset" "$PHASE" "$OUT" "${PHASES[*]}" \
   "$(for t in $(seq "$offset" "$total"); do printf '%s:%s:%s:%s:%s ' "$t" "${DATA[$t]}" "${REP[$t]}" "${UNREC[$t]}" "${RECV[$t]}"; done)" <<'PY'
 import json, statistics, sys

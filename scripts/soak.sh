@@ -37,7 +37,7 @@ fi
 OUT=${OUT:-soak-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/maelstrom-soak.XXXXXX)
-in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
+. scripts/lib/bed-gateways.sh
 cleanup() {
   set +e
   jobs -p | xargs -r kill 2>/dev/null
@@ -49,35 +49,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bash scripts/netns-setup.sh up --prefix "$PREFIX" --delay 10 --rate 300 --queue-bytes 2500000 --loss "$LOSS" --bin "$BIN" >"$OUT/bed.log"
-for side in A B; do
-  (umask 077 && "$BIN/maelstromd" genkey >"$WORK/gw$side.key")
-  "$BIN/maelstromd" pubkey <"$WORK/gw$side.key" >"$WORK/gw$side.pub"
-done
-for side in A B; do
-  if [ $side = A ]; then me=198.18.1.1 peer=198.18.2.1 name=site-b subnet=10.2.0.0/24 other=B; else me=198.18.2.1 peer=198.18.1.1 name=site-a subnet=10.1.0.0/24 other=A; fi
-  cat >"$WORK/gw$side.yaml" <<YAML
-tun:
-  name: mael0
-  mtu: 1400
-listen: $me:4500
-wan-mtu: 1500
-peers:
-  - name: $name
-    endpoint: $peer:4500
-    subnets: [$subnet]
-    public-key: $(cat "$WORK/gw$other.pub")
-private-key-file: $WORK/gw$side.key
-metrics:
-  listen: 127.0.0.1:9464
-YAML
-  # Not through in_ns: a function would run in a subshell, and $! would name the subshell.
-  ip netns exec "${PREFIX}gw$side" "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$OUT/gw$side.log" 2>&1 &
-  echo $! >"$WORK/gw$side.pid"
-done
-for _ in $(seq 100); do
-  in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics 2>/dev/null | grep -q '^maelstrom_peer_up{peer="site-b"} 1' && break
-  sleep 0.2
-done
+bed_genkeys
+bed_start_gateways "" "$OUT"
 
 # The traffic: loops that start a fresh connection each minute, so connection setup is soaked too.
 in_ns hostB iperf3 -s -p 5201 >/dev/null 2>&1 &
@@ -90,7 +63,7 @@ in_ns hostA python3 scripts/traffic.py send --to 10.2.0.2 --port 9050 --count $(
 ip netns exec "${PREFIX}hostA" ping -q -i 0.2 10.2.0.2 >"$OUT/ping.log" 2>&1 &
 PING_PID=$!
 
-metric() { in_ns "$1" curl -s --max-time 3 http://127.0.0.1:9464/metrics | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d", s }'; }
+metric() { bed_metric "$1" "$2"; }
 echo "seconds,gateway,rss_kb,fds,threads,delivered,rebuilt,unrecoverable,handshakes,refused_replay" >"$OUT/soak.csv"
 start=$(date +%s)
 alive=1

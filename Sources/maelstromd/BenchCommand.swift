@@ -55,10 +55,7 @@ struct BenchDataplaneCommand: ParsableCommand {
             let result = try DataplaneBenchmark(lanes: count, seconds: seconds, packetsPerLane: packets, mss: mss, sealed: mode == "sealed").run()
             if first == nil { first = result }
             if json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try CommandOutput.printJSON(result)
             } else {
                 let scaling = first.map { result.packetsPerS / max($0.packetsPerS, 1) } ?? 1
                 print(String(format: "%2d lane%@ %@  %8.2f Gbit/s  %10.0f packets/s  %5.2f × first run", count, count == 1 ? " " : "s",
@@ -98,10 +95,7 @@ struct BenchCodecCommand: ParsableCommand {
         let parameters = try fec.parameters(maxPacketSize: packetSize)
         let result = CodecBenchmark(parameters: parameters, packetSize: packetSize, loss: loss, rounds: rounds).run()
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try CommandOutput.printJSON(result)
         } else {
             func line(_ name: String, _ value: Double) -> String {
                 name.padding(toLength: 24, withPad: " ", startingAt: 0)

@@ -68,10 +68,7 @@ struct SimulateCommand: ParsableCommand {
                 parameters: parameters, loss: model, packets: packets, packetSize: packetSize,
                 packetsPerSecond: ratePPS, seed: seed))
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try CommandOutput.printJSON(report)
         } else {
             print(Self.table(report, parameters: parameters, loss: model))
         }
@@ -103,10 +100,7 @@ struct SimulateCommand: ParsableCommand {
                 durationNanoseconds: UInt64(length * 1e9), packetSize: packetSize, packetsPerSecond: ratePPS,
                 oneWayDelayNanoseconds: UInt64(delayMilliseconds * 1e6), seed: seed))
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try CommandOutput.printJSON(report)
         } else {
             print(Self.adaptiveTable(report, targetResidual: targetResidual))
         }
@@ -116,7 +110,7 @@ struct SimulateCommand: ParsableCommand {
     }
 
     static func adaptiveTable(_ report: AdaptiveSimulationReport, targetResidual: Double) -> String {
-        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
+        func pad(_ text: String, _ width: Int) -> String { CommandOutput.column(text, width) }
         var lines = [
             pad("phase", 6) + pad("seconds", 14) + pad("loss", 26) + pad("measured", 10) + pad("overhead", 10) + pad("residual", 10)
                 + pad("steady overhead", 17) + pad("steady residual", 17) + pad("code at end", 26) + "switches"

@@ -86,10 +86,7 @@ struct TraceCommand: ParsableCommand {
             capture: pcap, linkType: file.linkTypeName, snapLength: file.snapLength, peer: peerEndpoint?.description,
             trace: written, counters: summary.counters, streams: summary.streams, total: summary.total)
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try CommandOutput.printJSON(report)
         } else {
             print(Self.table(report))
         }

@@ -110,10 +110,7 @@ struct TuneCommand: ParsableCommand {
             loss: model.description, measuredLossRate: window.lossRate, meanBurstLength: window.meanBurstLength,
             burstHistogram: histogram, targetResidual: targetResidual, picked: codes[pick].shortDescription, candidates: candidates)
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(answer), as: UTF8.self))
+            try CommandOutput.printJSON(answer)
         } else {
             print(Self.table(answer, bound: bound))
         }
@@ -139,7 +136,7 @@ struct TuneCommand: ParsableCommand {
     }
 
     static func table(_ answer: Answer, bound: FECParameters) -> String {
-        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
+        func pad(_ text: String, _ width: Int) -> String { CommandOutput.column(text, width) }
         var lines = [
             "loss model      \(answer.loss)",
             String(format: "measured        loss %.4f%%, mean burst %.2f packets", answer.measuredLossRate * 100, answer.meanBurstLength),

@@ -85,14 +85,16 @@ extension NetworkTests {
         @Test("the WAN duplicates 1 % and reorders 1 % by up to 20 ms: each packet arrives once, in a sane order, and TCP keeps within 10 % of a clean link")
         func duplicationAndReordering() throws {
             // The better of two 10 s runs on each side: a stall of the shared machine only ever
-            // takes goodput away, and a single run moved by ±15 % between CI runs.
-            let clean = try TestBed.with(["--delay", "10", "--rate", "200", "--queue-bytes", "2500000"]) { bed in
+            // takes goodput away, and a single run moved by ±15 % between CI runs. 100 Mbit/s, not
+            // 200: at 200 the debug build's gateways are the bottleneck on two cores, so the figure
+            // measured the machine's load (153.5 against 0.9 × 170.9 failed a CI run), not the WAN.
+            let clean = try TestBed.with(["--delay", "10", "--rate", "100", "--queue-bytes", "2500000"]) { bed in
                 let gateways = try BedGateways(bed: bed)
                 defer { gateways.tearDown() }
                 try gateways.startBoth()
                 return max(try goodputThroughGateways(bed, port: 5210, gateways: gateways), try goodputThroughGateways(bed, port: 5214, gateways: gateways))
             }
-            try TestBed.with(["--delay", "10", "--rate", "200", "--queue-bytes", "2500000", "--duplicate", "0.01", "--reorder", "0.01,20", "--seed", "4"]) { bed in
+            try TestBed.with(["--delay", "10", "--rate", "100", "--queue-bytes", "2500000", "--duplicate", "0.01", "--reorder", "0.01,20", "--seed", "4"]) { bed in
                 let gateways = try BedGateways(bed: bed)
                 defer { gateways.tearDown() }
                 try gateways.startBoth()

@@ -301,12 +301,8 @@ private struct SimulatedPath: GatewayOutput {
             10, 1, 0, 1, 10, 2, 0, 1,
         ]
         for (offset, byte) in header.enumerated() { packet[offset] = byte }
-        var sum: UInt32 = 0
-        for word in stride(from: 0, to: 20, by: 2) { sum += UInt32(header[word]) << 8 | UInt32(header[word + 1]) }
-        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        packet[10] = UInt8(checksum >> 8)
-        packet[11] = UInt8(checksum & 0xFF)
+        let base = UnsafeMutableRawPointer(packet.baseAddress!)
+        base.storeNetworkOrder(InternetChecksum.checksum(InternetChecksum.sum(base, count: 20)), at: 10)
         let udpLength = length - 20
         let udp: [UInt8] = [0x9C, 0x40, 0, 9, UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0]
         for (offset, byte) in udp.enumerated() { packet[20 + offset] = byte }
