@@ -43,7 +43,10 @@ let package = Package(
         // anti-replay, and each lane's sealing and opening of frames. No syscalls, no clock.
         .target(
             name: "MaelstromSecurity",
-            dependencies: ["MaelstromCore", "CSodium", "CAEAD", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "MaelstromCore", "CSodium", "CAEAD", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: packetPath
         ),
         // The YAML config file → validated settings, with file, line and key in every error.
@@ -72,7 +75,10 @@ let package = Package(
         ),
         .target(
             name: "MaelstromTun",
-            dependencies: ["CTun", "CPrivilege", "MaelstromCore", "MaelstromSecurity"],
+            dependencies: [
+                "CTun", "CPrivilege", "MaelstromCore", "MaelstromSecurity",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: packetPath
         ),
         .executableTarget(
@@ -88,6 +94,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -99,6 +106,7 @@ let package = Package(
             dependencies: [
                 "MaelstromCore",
                 "MaelstromTun",
+                "CTun",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds maelstrom-fuzz with libFuzzer and AddressSanitizer and fuzzes one target (or all) for a while.
 #
-#   scripts/fuzz.sh TARGET SECONDS      TARGET: frame, decoder, inbound, packet, config, sealed or all
+#   scripts/fuzz.sh TARGET SECONDS      TARGET: frame, decoder, inbound, packet, config, sealed, handshake or all
 #
 # Seeds come from Tests/FuzzRegressionTests/Corpus/TARGET (committed); what the fuzzer learns is kept in
 # .build-fuzz/corpus/TARGET between runs. A crash, a broken invariant, a leak or a hang is copied to
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(frame decoder inbound packet config sealed)
+TARGETS=(frame decoder inbound packet config sealed handshake)
 usage() { echo "usage: scripts/fuzz.sh ${TARGETS[*]// /|}|all SECONDS" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 TARGET=$1 SECONDS_EACH=$2

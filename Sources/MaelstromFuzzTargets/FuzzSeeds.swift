@@ -1,4 +1,5 @@
 import MaelstromCore
+import MaelstromSecurity
 
 /// Seed inputs for each target: valid frames, scripts, packets and configs for a fuzzer to start
 /// from (committed under Tests/FuzzRegressionTests/Corpus by `maelstrom-fuzz --write-seeds`).
@@ -12,6 +13,7 @@ public enum FuzzSeeds {
         case .packet: packetSeeds()
         case .config: configSeeds()
         case .sealed: sealedSeeds()
+        case .handshake: handshakeSeeds()
         }
     }
 
@@ -95,6 +97,28 @@ public enum FuzzSeeds {
             .replacing("        subnets: [10.2.0.0/24, fd02::/64]\n", with: "        subnets: [10.2.0.0/24]\n        public-key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
         let aliases = "a: &a [1, 2]\nb: [*a, *a]\ntun: *a\n"
         return [("minimal", Array(minimal.utf8)), ("full", Array(full.utf8)), ("keyed", Array(keyed.utf8)), ("aliases", Array(aliases.utf8))]
+    }
+
+    private static func handshakeSeeds() -> [(String, [UInt8])] {
+        // Operations (HandshakeFuzz): 0x01 time passes 20 ms, 0x21/0x20 deliver to B/A, 0xA1/0xA0
+        // seal a frame to B/A, 0x81 replay to B, 0xE1 rekey, 0x4B/0x4A deliver with two bytes
+        // flipped and mac1 stamped again, 0x61 drop, 0xC9 forge with mac1 stamped.
+        let exchange: [UInt8] = [0x01, 0x21, 0x20, 0x21, 0x20, 0x01, 0x21, 0x20, 0x21, 0x20]
+        let traffic: [UInt8] = [0xA1, 0x21, 0xA0, 0x20, 0xA1, 0x21, 0xA0, 0x20]
+        let established = exchange + traffic
+        let mutated: [UInt8] = Array(exchange[0..<2]) + [0x4B, 0x00, 0x30, 0x01, 0x00, 0x90, 0x80] + exchange + [0x4A, 0x00, 0x20, 0x04, 0x00, 0x50, 0x10] + traffic
+        let replayed = established + [0x81, 0x81, 0xE1, 0x1F, 0x21, 0x20, 0x21, 0x20, 0x61, 0x1F, 0x21, 0x20] + traffic
+        var initiation = [UInt8](repeating: 0x5A, count: HandshakeWire.initiationSize)
+        initiation[0] = WireFormat.version
+        initiation[1] = HandshakeWire.initiationType
+        initiation[2] = 0
+        initiation[3] = 0
+        var flood: [UInt8] = []
+        for _ in 0..<8 { flood += [0xC9, UInt8(initiation.count)] + initiation }
+        return [("established", established), ("mutated", mutated), ("replayed-rekeyed", replayed),
+                // B is under load after the forgeries: A's initiation gets a cookie reply, and
+                // its retry, seconds later, carries mac2.
+                ("forged-initiations", flood + exchange + Array([[UInt8]](repeating: [0x1F, 0x21, 0x20, 0x21, 0x20], count: 12).joined()) + traffic)]
     }
 
     private static func sealedSeeds() -> [(String, [UInt8])] {

@@ -18,6 +18,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case config
     /// A sealed lane's opening of datagrams and the handshake messages it passes on.
     case sealed
+    /// Two tunnels' handshakes and sealed frames through a network that mutates, replays, drops
+    /// and forges them (with a correct mac1, to reach the Noise code).
+    case handshake
 
     /// Runs the target once on `data`.
     public func run(_ data: UnsafeRawBufferPointer) throws(FuzzFinding) {
@@ -28,6 +31,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .packet: try PacketFuzz.run(data)
         case .config: try ConfigFuzz.run(data)
         case .sealed: try SealedFuzz.run(data)
+        case .handshake: try HandshakeFuzz.run(data)
         }
     }
 

@@ -64,7 +64,9 @@ enum SealedFuzz {
 
 /// Deterministic bytes for the tunnel's ephemeral keys and indices.
 final class FixedRandom: TunnelRandomSource, @unchecked Sendable {
-    private var state: UInt64 = 0x1234_5678
+    private var state: UInt64
+
+    init(seed: UInt64 = 0x1234_5678) { state = seed }
 
     func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         var random = SplitMix64(seed: state)

@@ -68,6 +68,17 @@ public enum HandshakeWire {
         }
     }
 
+    /// Writes into an initiation or a response the mac1 a gateway whose `SecureTunnel.mac1Key`
+    /// is `mac1Key` expects; other messages are left as they are. For fuzzers and tests that forge
+    /// messages past the lanes' cheap check, to reach the Noise code behind it.
+    public static func stampMAC1(_ message: UnsafeMutableRawBufferPointer, mac1Key: [UInt8]) {
+        guard message.count >= WireFormat.envelopeSize, let base = message.baseAddress,
+            let size = size(of: base.load(fromByteOffset: 1, as: UInt8.self)), size == message.count,
+            size != cookieReplySize
+        else { return }
+        writeMAC1(base, count: size, key: mac1Key)
+    }
+
     /// Writes mac2 with `cookie`, or zeros without one.
     static func writeMAC2(_ message: UnsafeMutableRawPointer, count: Int, cookie: [UInt8]?) {
         let offset = count - macBytes

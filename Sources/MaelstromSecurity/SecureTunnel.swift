@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import MaelstromCore
 import Synchronization
 
@@ -40,7 +41,11 @@ public struct TunnelSettings: Sendable {
 /// session. Lanes hand it the handshake messages they receive (rarely: a few per peer every two
 /// minutes) and read the sessions it publishes; lane 0 runs its timers. Every other frame is
 /// sealed and opened by the lanes themselves (`LaneSecurity`) without touching this lock.
-public final class SecureTunnel: Sendable {
+///
+/// `@unchecked`: the core, a class, is only ever touched inside its lock. The lock is NIO's
+/// (pthread), not the standard library's `Mutex`, whose futex code ThreadSanitizer cannot see
+/// into on Linux: every access under a `Mutex` showed up as a race (docs/RELIABILITY.md).
+public final class SecureTunnel: @unchecked Sendable {
     /// The timing rules.
     public let timers: TunnelTimers
     /// Number of peers.
@@ -49,7 +54,7 @@ public final class SecureTunnel: Sendable {
     /// without the lock, so a flood of junk never reaches it).
     public let mac1Key: [UInt8]
 
-    private let core: Mutex<TunnelCore>
+    private let core: NIOLockedValueBox<TunnelCore>
     /// Bumped after every change of any peer's sessions: lanes compare it once per turn.
     private let published = Atomic<UInt64>(0)
     private let deadline = Atomic<UInt64>(0)
@@ -73,7 +78,7 @@ public final class SecureTunnel: Sendable {
         }
         mac1Key = made.mac1KeyForUs
         let firstDeadline = made.nextDeadline()
-        core = Mutex(made)
+        core = NIOLockedValueBox(made)
         deadline.store(firstDeadline, ordering: .releasing)
     }
 
@@ -85,7 +90,7 @@ public final class SecureTunnel: Sendable {
 
     /// Every peer's sessions as of now, and the generation they belong to.
     public func sessions() -> (generation: UInt64, peers: [PeerSessions]) {
-        core.withLock { core in (published.load(ordering: .acquiring), core.peers.map(\.sessions)) }
+        core.withLockedValue { core in (published.load(ordering: .acquiring), core.peers.map(\.sessions)) }
     }
 
     /// Lane 0's timers: initiations, retries, rekeys, expiry, cookie secret rotation.
@@ -121,11 +126,11 @@ public final class SecureTunnel: Sendable {
 
     /// The handshake counters of `peer`.
     public func counters(peer: PeerID) -> HandshakeCounters {
-        core.withLock { $0.peers[peer.index].counters }
+        core.withLockedValue { $0.peers[peer.index].counters }
     }
 
     private func update(_ body: (TunnelCore) -> Void) {
-        core.withLock { core in
+        core.withLockedValue { core in
             body(core)
             if core.sessionsChanged {
                 core.sessionsChanged = false

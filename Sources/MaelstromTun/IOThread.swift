@@ -1,6 +1,6 @@
+import NIOConcurrencyHelpers
 import CTun
 import Glibc
-import Synchronization
 
 /// A dedicated, named OS thread for one I/O loop, joinable for an orderly shutdown.
 ///
@@ -10,7 +10,7 @@ public final class IOThread: Sendable {
     /// The thread's name as given (the kernel shows at most 15 bytes of it).
     public let name: String
     private let handle: pthread_t
-    private let joined = Mutex(false)
+    private let joined = NIOLockedValueBox(false)
 
     /// Boxes the closure so it can travel through pthread_create's `void *`.
     private final class Start {
@@ -47,7 +47,7 @@ public final class IOThread: Sendable {
     /// Waits for the thread to finish. Later calls, and calls from the thread itself, return at once.
     public func join() {
         if pthread_equal(pthread_self(), handle) != 0 { return }
-        let first = joined.withLock { done in
+        let first = joined.withLockedValue { done in
             defer { done = true }
             return !done
         }
@@ -56,6 +56,6 @@ public final class IOThread: Sendable {
 
     deinit {
         // Never joined: let the thread's resources go when it ends.
-        if !joined.withLock({ $0 }) { _ = pthread_detach(handle) }
+        if !joined.withLockedValue({ $0 }) { _ = pthread_detach(handle) }
     }
 }

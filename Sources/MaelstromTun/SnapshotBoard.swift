@@ -1,31 +1,32 @@
+import NIOConcurrencyHelpers
 import MaelstromCore
 import Synchronization
 
 /// Hands the lanes' latest snapshots to readers (metrics, logs) without touching the packet path:
 /// each lane publishes about once a second into its own place, readers take the lanes added up.
 public final class SnapshotBoard: Sendable {
-    private let latest: Mutex<[GatewaySnapshot?]>
+    private let latest: NIOLockedValueBox<[GatewaySnapshot?]>
 
     /// Creates an empty board for `lanes` lanes.
     public init(lanes: Int = 1) {
-        latest = Mutex(Array(repeating: nil, count: max(1, lanes)))
+        latest = NIOLockedValueBox(Array(repeating: nil, count: max(1, lanes)))
     }
 
     /// Replaces lane `lane`'s published snapshot.
     public func publish(_ snapshot: GatewaySnapshot, lane: LaneID = 0) {
-        latest.withLock { lanes in
+        latest.withLockedValue { lanes in
             if lane.index < lanes.count { lanes[lane.index] = snapshot }
         }
     }
 
     /// The latest snapshots of every lane that has published, added up; nil before the first.
     public func read() -> GatewaySnapshot? {
-        GatewaySnapshot.merging(latest.withLock { $0 }.compactMap { $0 })
+        GatewaySnapshot.merging(latest.withLockedValue { $0 }.compactMap { $0 })
     }
 
     /// The latest snapshot of each lane (nil where a lane has not published yet).
     public func readLanes() -> [GatewaySnapshot?] {
-        latest.withLock { $0 }
+        latest.withLockedValue { $0 }
     }
 }
 

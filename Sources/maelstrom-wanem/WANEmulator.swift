@@ -13,7 +13,7 @@ struct WANEmulator: ParsableCommand {
             table N`) makes one direction of a path cross the emulated link. Counters are printed as one line \
             of key=value on SIGUSR1 and on exit (SIGTERM, SIGINT).
             """,
-        subcommands: [RunCommand.self, BenchCommand.self],
+        subcommands: [RunCommand.self, BenchCommand.self, FloodCommand.self],
         defaultSubcommand: RunCommand.self)
 
     /// Parses the command line and runs; a usage error is one line on stderr and exit code 2.

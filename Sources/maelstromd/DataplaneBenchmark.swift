@@ -1,9 +1,9 @@
+import NIOConcurrencyHelpers
 import CTun
 import Foundation
 import MaelstromCore
 import MaelstromSecurity
 import MaelstromTun
-import Synchronization
 
 /// What one run of `bench dataplane` measured.
 struct DataplaneBenchmarkResult: Codable {
@@ -66,11 +66,11 @@ struct DataplaneBenchmark {
                     let elapsed = Double(MonotonicClock.now() - started) / 1e9
                     let packets = sink.deviceCounters.packetsWritten
                     let bytes = sink.bytes
-                    totals.state.withLock { $0 = ($0.packets + packets, $0.bytes + bytes, max($0.seconds, elapsed)) }
+                    totals.state.withLockedValue { $0 = ($0.packets + packets, $0.bytes + bytes, max($0.seconds, elapsed)) }
                 })
         }
         for thread in threads { thread.join() }
-        let (packets, bytes, elapsed) = totals.state.withLock { $0 }
+        let (packets, bytes, elapsed) = totals.state.withLockedValue { $0 }
         return DataplaneBenchmarkResult(
             lanes: lanes, seconds: elapsed, packets: packets, payloadBytes: bytes,
             gbitPerS: elapsed > 0 ? Double(bytes) * 8 / elapsed / 1e9 : 0, packetsPerS: elapsed > 0 ? Double(packets) / elapsed : 0,
@@ -79,7 +79,7 @@ struct DataplaneBenchmark {
 
     /// What the lanes add up to, written by each lane's thread when it ends.
     final class Totals: Sendable {
-        let state = Mutex<(packets: UInt64, bytes: UInt64, seconds: Double)>((0, 0, 0))
+        let state = NIOLockedValueBox<(packets: UInt64, bytes: UInt64, seconds: Double)>((0, 0, 0))
     }
 
     /// One lane's pair of loops: A (site 10.1.0.0/24) sends to B (site 10.2.0.0/24).

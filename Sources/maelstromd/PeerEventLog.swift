@@ -1,28 +1,28 @@
+import NIOConcurrencyHelpers
 import Logging
 import MaelstromCore
-import Synchronization
 
 /// Turns the lanes' peer events into the operator's: a peer is up while any lane hears it, so
 /// "up" is logged when the first lane hears it and "down" when the last one stops.
 final class PeerEventLog: Sendable {
     private let peerNames: [String]
     private let logger: Logger
-    private let lanesUp: Mutex<[Set<LaneID>]>
+    private let lanesUp: NIOLockedValueBox<[Set<LaneID>]>
 
     init(peerNames: [String], logger: Logger) {
         self.peerNames = peerNames
         self.logger = logger
-        lanesUp = Mutex(Array(repeating: [], count: peerNames.count))
+        lanesUp = NIOLockedValueBox(Array(repeating: [], count: peerNames.count))
     }
 
     /// Records an event of lane `lane` (called on that lane's thread, about once a second at most).
     func record(_ event: GatewayEvent, lane: LaneID) {
         switch event {
         case .peerUp(let peer):
-            let first = lanesUp.withLock { $0[peer.index].insert(lane).inserted && $0[peer.index].count == 1 }
+            let first = lanesUp.withLockedValue { $0[peer.index].insert(lane).inserted && $0[peer.index].count == 1 }
             if first { logger.notice("peer \(peerNames[peer.index]) is up") }
         case .peerDown(let peer):
-            let last = lanesUp.withLock { $0[peer.index].remove(lane) != nil && $0[peer.index].isEmpty }
+            let last = lanesUp.withLockedValue { $0[peer.index].remove(lane) != nil && $0[peer.index].isEmpty }
             if last { logger.notice("peer \(peerNames[peer.index]) is down: nothing heard within the peer timeout") }
         case .peerRestarted(let peer, let remoteLane):
             logger.notice("peer \(peerNames[peer.index]) restarted: decoding the new stream of its \(remoteLane)")

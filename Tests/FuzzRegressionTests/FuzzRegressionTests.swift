@@ -36,6 +36,20 @@ struct FuzzRegressionTests {
         }
     }
 
+    @Test("the handshake target's seeds complete handshakes through its network: frames open both ways, mutations and forgeries notwithstanding")
+    func handshakeSeedsEstablish() {
+        for (name, bytes) in FuzzSeeds.seeds(for: .handshake) {
+            var opened = HandshakeFuzz.Outcome()
+            var finding: FuzzFinding?
+            bytes.withUnsafeBytes { raw in
+                do throws(FuzzFinding) { opened = try HandshakeFuzz.outcome(raw) } catch { finding = error }
+            }
+            #expect(finding == nil, "\(name): \(String(describing: finding))")
+            #expect(opened.openedByA >= 2 && opened.openedByB >= 2, "\(name): A opened \(opened.openedByA), B \(opened.openedByB)")
+            if name == "forged-initiations" { #expect(opened.cookiesDemandedByB > 0, "the forgeries did not put B under load") }
+        }
+    }
+
     @Test("the decoder target's checks fire: a packet delivered twice, or bytes never sent, are findings")
     func checksFire() throws {
         let packets = [[DecoderFuzz.packetBytes(stream: 0, number: 0), DecoderFuzz.packetBytes(stream: 0, number: 1)]]

@@ -26,7 +26,7 @@ final class BedGateways: @unchecked Sendable {
     func start(_ gateway: String) throws {
         guard let binary = maelstromdPath else { throw TestFailure("maelstromd is not built") }
         let log = directory.appendingPathComponent("\(gateway).log")
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         let process = Process()

@@ -152,6 +152,8 @@ struct CommandLineTests {
         "bench --loss burst:inf,inf", "bench --delay-ms 1e300", "bench --rate-mbit inf", "bench --offered-gbit 0",
         "bench --duplicate 1.5", "bench --reorder-probability 0.1", "bench --reorder-probability nan --reorder-delay-ms 5",
         "bench --outage 5", "bench --outage 1+0", "bench --outage=-1+2",
+        "flood --to 198.18.2.1", "flood --to [fd00::1]:4500", "flood --to 198.18.2.1:4500 --forge-source nowhere",
+        "flood --to 198.18.2.1:4500 --seconds 0", "flood --to 198.18.2.1:4500 --rate=-1",
     ])
     func badEmulatorArguments(arguments: String) {
         let wanem = productsDirectory.appendingPathComponent("maelstrom-wanem").path

@@ -1,6 +1,6 @@
+import NIOConcurrencyHelpers
 import MaelstromCore
 import Prometheus
-import Synchronization
 
 /// Turns the gateway's successive snapshots into Prometheus series and renders them as exposition text.
 ///
@@ -36,7 +36,7 @@ final class MetricsExporter: Sendable {
     }
 
     private let registry: PrometheusCollectorRegistry
-    private let state: Mutex<State>
+    private let state: NIOLockedValueBox<State>
 
     /// Creates an exporter whose gateway-wide counters read zero until the first snapshot.
     init() {
@@ -46,7 +46,7 @@ final class MetricsExporter: Sendable {
             registry.makeCounter(descriptor: Self.descriptor($0.name, $0.help), labels: [])
         }
         self.registry = registry
-        self.state = Mutex(
+        self.state = NIOLockedValueBox(
             State(
                 gatewayCounters: gatewayCounters,
                 lastGatewayValues: [UInt64](repeating: 0, count: gatewayCounters.count),
@@ -57,7 +57,7 @@ final class MetricsExporter: Sendable {
 
     /// Folds a snapshot into the series: counters grow by what changed since the previous one.
     func absorb(_ snapshot: GatewaySnapshot) {
-        state.withLock { state in
+        state.withLockedValue { state in
             if state.takenAtNanoseconds == snapshot.takenAtNanoseconds { return }
             state.takenAtNanoseconds = snapshot.takenAtNanoseconds
 
@@ -86,7 +86,7 @@ final class MetricsExporter: Sendable {
 
     /// The Prometheus text exposition of every series (format version 0.0.4).
     func render() -> [UInt8] {
-        state.withLock { state in
+        state.withLockedValue { state in
             var text = [UInt8]()
             text.reserveCapacity(4096 + 2048 * state.peerOrder.count)
             registry.emit(into: &text)
