@@ -121,6 +121,32 @@ struct AdaptivePolicyTests {
         #expect(policy.switches <= 6, "switched \(policy.switches) times")
     }
 
+    @Test("a path congested from the start (the peer judges almost none of what is sent) falls to the cheapest code after the step-down delay; one that lost before holds what that loss needed")
+    func congestedPath() {
+        // 8,000 data frames a second sent; the peer's 1 s window judged 300 of them (the rest crossed a full queue).
+        let thin = LossWindow(expected: 300, lost: 40, bursts: BurstHistogram(), unrecovered: 0)
+        var fresh = AdaptivePolicy(settings: settings, bound: bound)
+        #expect(fresh.current == bound)
+        var switched: FECParameters?
+        for step in 0...12 {
+            let now = UInt64(step) * 250_000_000
+            let change = fresh.consider(report(thin), now: now, dataFramesSent: UInt64(step) * 2_000)
+            if change != nil { switched = change; #expect(now >= 1_500_000_000, "stepped down after \(now) ns") }
+        }
+        #expect(switched == fresh.ladder.first, "a congested path with no loss judged kept \(fresh.current)")
+        // Without the sender's count the same reports say nothing (a slow link, not a full queue).
+        var unknowing = AdaptivePolicy(settings: settings, bound: bound)
+        for step in 0...12 { #expect(unknowing.consider(report(thin), now: UInt64(step) * 250_000_000) == nil) }
+        // Loss judged first, then congestion: the code holds what the loss needed.
+        var lossy = AdaptivePolicy(settings: settings, bound: bound)
+        let onePercent = measured(.bernoulli(p: 0.01), packets: 16_000, seed: 5)
+        _ = lossy.consider(report(onePercent), now: 0, dataFramesSent: 0)
+        let protected = lossy.ladder[lossy.need(for: onePercent)]
+        for step in 1...40 { _ = lossy.consider(report(thin), now: UInt64(step) * 250_000_000, dataFramesSent: UInt64(step) * 2_000) }
+        #expect(lossy.current == protected, "congestion took the code to \(lossy.current), not \(protected), the code 1 % loss needs")
+        #expect(protected.nominalOverhead > fresh.current.nominalOverhead)
+    }
+
     @Test("fixed mode never switches; a report with too few packets is not acted on")
     func fixedAndSmall() {
         var fixed = AdaptivePolicy(settings: AdaptationSettings(mode: .fixed), bound: bound)

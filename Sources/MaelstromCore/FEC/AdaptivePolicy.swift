@@ -111,6 +111,12 @@ public struct AdaptivePolicy: Sendable {
     // The highest need seen since the need first fell below the current code, and when.
     private var lowerNeed: Int? = nil
     private var lowerSince: UInt64 = 0
+    // The need of the last window with enough packets judged outside congestion (nil before one).
+    private var evidenceNeed: Int? = nil
+    // Since when the peer's reports have judged too little of what this lane sent (a full queue).
+    private var congestedSince: UInt64? = nil
+    // This lane's data frames sent to the peer at the previous report, and when.
+    private var sentAtLastReport: (frames: UInt64, at: UInt64)? = nil
 
     /// Windows with fewer packets than this say too little; the long window is used instead.
     public static let minimumSample: UInt64 = 2000
@@ -148,11 +154,18 @@ public struct AdaptivePolicy: Sendable {
         return best
     }
 
-    /// Takes a report received at `now`; returns the code to switch to, or nil to keep the current one.
-    public mutating func consider(_ report: LossReportFrame, now: UInt64) -> FECParameters? {
+    /// Takes a report received at `now`; returns the code to switch to, or nil to keep the current
+    /// one. `dataFramesSent`, when given, is how many data frames this lane has sent the peer so far:
+    /// a report that judged far fewer than that (the peer leaves frames that crossed a full queue
+    /// out of its windows) says the path is congested rather than nothing.
+    public mutating func consider(_ report: LossReportFrame, now: UInt64, dataFramesSent: UInt64? = nil) -> FECParameters? {
         guard settings.mode == .adaptive else { return nil }
+        let congested = sentMostlyUnjudged(report, now: now, dataFramesSent: dataFramesSent)
         var window = report.short.expected >= Self.minimumSample ? report.short : report.long
-        guard window.expected >= Self.minimumSample / 4 else { return nil }
+        guard window.expected >= Self.minimumSample / 4 else {
+            return congested ? stepDownInCongestion(now: now) : nil
+        }
+        congestedSince = nil
         // A report is the peer's word, authenticated but not trusted to be consistent.
         window.lost = min(window.lost, window.expected)
         window.unrecovered = min(window.unrecovered, window.expected)
@@ -163,6 +176,7 @@ public struct AdaptivePolicy: Sendable {
         // holds loss from seconds ago: when traffic pauses, the short window is empty and old loss
         // must not raise the code. Up on the long window only while the short one still loses.
         let stale = report.short.expected < Self.minimumSample && report.short.lost == 0
+        if !stale { evidenceNeed = up }
         if up > currentIndex && !stale {
             lowerNeed = nil
             return move(to: up)
@@ -179,6 +193,32 @@ public struct AdaptivePolicy: Sendable {
             lowerSince = now
         }
         guard now >= lowerSince, now - lowerSince >= settings.stepDownAfterNanoseconds, let target = lowerNeed else { return nil }
+        lowerNeed = nil
+        return move(to: target)
+    }
+
+    /// Whether the peer judged less than a quarter of the frames this lane sent over the report's
+    /// short window (estimated from the sending rate since the previous report).
+    private mutating func sentMostlyUnjudged(_ report: LossReportFrame, now: UInt64, dataFramesSent: UInt64?) -> Bool {
+        guard let sent = dataFramesSent else { return false }
+        defer { sentAtLastReport = (sent, now) }
+        guard let last = sentAtLastReport, now > last.at, sent >= last.frames else { return false }
+        let perNanosecond = Double(sent - last.frames) / Double(now - last.at)
+        let sentInShortWindow = perNanosecond * Double(report.shortMilliseconds) * 1e6
+        return sentInShortWindow >= Double(Self.minimumSample) && Double(report.short.expected) * 4 < sentInShortWindow
+    }
+
+    /// A path congested for `stepDownAfter` with no judged window: repairing a full queue's drops
+    /// only hides congestion from TCP (which then keeps the queue full, and the repairs take its
+    /// room), so the code falls to what the last judged window needed, or to the cheapest code
+    /// when none was ever judged (the configured code it starts with was only a precaution).
+    private mutating func stepDownInCongestion(now: UInt64) -> FECParameters? {
+        let since = congestedSince ?? now
+        congestedSince = since
+        guard now >= since, now - since >= settings.stepDownAfterNanoseconds else { return nil }
+        let currentIndex = ladder.firstIndex(of: current) ?? ladder.count - 1
+        let target = min(currentIndex, evidenceNeed ?? 0)
+        guard target < currentIndex else { return nil }
         lowerNeed = nil
         return move(to: target)
     }

@@ -134,7 +134,7 @@ public final class Gateway {
                     session.counters.lossReportsIgnored &+= 1
                     break
                 }
-                if let code = session.policy.consider(report, now: now) {
+                if let code = session.policy.consider(report, now: now, dataFramesSent: session.encoderCounters.dataFrames) {
                     var frames = PeerFrameSink(
                         output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
                     session.switchCode(to: code, flushingInto: &frames)
