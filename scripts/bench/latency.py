@@ -10,8 +10,8 @@ each message leaves at once. Messages are stamped when written, not when due, so
 behind (the machine, not the path) does not count as path latency.
 
 The server (on the same machine, in another network namespace: one clock) stamps each message when
-its last byte is read and, at the end of the connection, writes one JSON object: the count, the
-one-way latency percentiles in ms (p50, p90, p99, p99.9, max, min, mean) and the same minus
+its last byte is read (--skip N leaves out the first N, the connection's start-up) and, at the end
+of the connection, writes one JSON object: the count, the one-way latency percentiles in ms (p50, p90, p99, p99.9, max, min, mean) and the same minus
 --delay-ms (the emulated one-way delay), and optionally a CDF file for gnuplot (latency_ms fraction,
 thinned to at most 2,000 points plus the whole tail above p99).
 """
@@ -64,11 +64,12 @@ def server(args):
             if seq != last_seq + 1:
                 out_of_order += 1
             last_seq = seq
-            latencies.append((now - sent) * 1000.0)
+            if seq >= args.skip:
+                latencies.append((now - sent) * 1000.0)
     conn.close()
     latencies.sort()
     delay = args.delay_ms
-    result = {"messages": len(latencies), "sequence_gaps": out_of_order, "delay_ms": delay}
+    result = {"messages": len(latencies), "skipped_first": args.skip, "sequence_gaps": out_of_order, "delay_ms": delay}
     for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)):
         value = percentile(latencies, q)
         result[name + "_ms"] = value
@@ -141,6 +142,8 @@ def main():
     s.add_argument("--out", required=True)
     s.add_argument("--cdf")
     s.add_argument("--delay-ms", type=float, default=0.0)
+    s.add_argument("--skip", type=int, default=0,
+                   help="leave the first N messages out (the connection's slow start: one segment per message)")
     s.add_argument("--accept-timeout", type=float, default=30.0)
     c = sub.add_parser("client")
     c.add_argument("--to", required=True)
