@@ -50,7 +50,8 @@ say "bringing up the test bed: hostA — gwA ═══ ${DELAY} ms, ${RATE} Mbit
 bash scripts/netns-setup.sh up --prefix "$PREFIX" --delay "$DELAY" --rate "$RATE" --queue-bytes 2500000 \
   --loss "$LOSS" --seed 1 --bin "$BIN" | sed 's/^/   /'
 
-in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
+# in_ns, and the gateway pair started below (keys, configs, waiting for the peer).
+. scripts/lib/bed-gateways.sh
 in_ns hostB iperf3 -s -p 5201 </dev/null >/dev/null 2>&1 &
 IPERF_PID=$!
 sleep 0.5
@@ -70,37 +71,12 @@ plain_ping=$(ping_ms)
 echo "   goodput ${plain_mbit} Mbit/s, ${plain_retx} retransmissions"
 
 say "starting the Maelstrom gateways in gwA and gwB (each with its own key; every frame sealed)"
-# Each gateway's private key stays in a file only root can read; the other side learns its public key.
-for side in A B; do
-  (umask 077 && "$BIN/maelstromd" genkey >"$WORK/gw$side.key")
-  "$BIN/maelstromd" pubkey <"$WORK/gw$side.key" >"$WORK/gw$side.pub"
-done
-for side in A B; do
-  if [ $side = A ]; then me=198.18.1.1 peer=198.18.2.1 name=site-b subnet=10.2.0.0/24 other=B; else me=198.18.2.1 peer=198.18.1.1 name=site-a subnet=10.1.0.0/24 other=A; fi
-  cat >"$WORK/gw$side.yaml" <<YAML
-tun:
-  name: mael0
-  mtu: 1400
-listen: $me:4500
-wan-mtu: 1500
-peers:
-  - name: $name
-    endpoint: $peer:4500
-    subnets: [$subnet]
-    public-key: $(cat "$WORK/gw$other.pub")
-private-key-file: $WORK/gw$side.key
-metrics:
-  listen: 127.0.0.1:9464
-YAML
-  in_ns gw$side "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$WORK/gw$side.log" 2>&1 &
-  echo $! >"$WORK/gw$side.pid"
-done
-for _ in $(seq 50); do
-  in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics 2>/dev/null | grep -q '^maelstrom_peer_up{peer="site-b"} 1' && break
-  sleep 0.2
-done
+# Each gateway's private key stays in a file only root can read; the other side learns its public
+# key. The defaults throughout: adaptive FEC, sealed frames.
+bed_genkeys
+bed_start_gateways "" || exit 1
 # The bed's runner stops these with `down`, but stop them ourselves too when the demo ends.
-trap 'kill $(cat "$WORK"/gw*.pid) 2>/dev/null; cleanup' EXIT
+trap 'bed_stop_gateways; cleanup' EXIT
 echo "   gateways up: $(grep -h 'is up' "$WORK"/gw*.log | sed 's/.*\] //' | paste -sd ';' -)"
 sealed=$(in_ns gwA curl -s --max-time 1 http://127.0.0.1:9464/metrics | awk '/^maelstrom_handshakes_completed_total/ {s += $2} END {print s + 0}')
 echo "   handshakes completed by gwA: $sealed (Noise_IKpsk2; gateways run as nobody after setup)"
