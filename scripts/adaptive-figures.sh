@@ -54,7 +54,7 @@ for loss in "${LOSSES[@]}"; do
     plain=$(goodput)
     if [ "$loss" = none ]; then clean_plain=$plain; fi
     printf '%-22s %3s %-9s %10s %8s %9s\n' "$loss" "$run" plain "$plain" "$(python3 -c "print('%.3f' % ($plain / ${clean_plain:-$plain}))")" -
-    echo "$loss,$run,plain,$plain,$(python3 -c "print('%.3f' % ($plain / ${clean_plain:-$plain}))"),0," >>"$OUT"
+    echo "\"$loss\",$run,plain,$plain,$(python3 -c "print('%.3f' % ($plain / ${clean_plain:-$plain}))"),0," >>"$OUT"
     for mode in fixed adaptive; do
       bed_start_gateways "  mode: $mode"
       # Adaptive: let the policy see a few seconds of traffic first (a sender's code starts at the bound).
@@ -66,7 +66,7 @@ for loss in "${LOSSES[@]}"; do
       overhead=$(python3 -c "d=$data1-$data0; print('%.3f' % (($repair1-$repair0)/d if d else 0))")
       ratio=$(python3 -c "print('%.3f' % ($mbit / $clean_plain))")
       printf '%-22s %3s %-9s %10s %8s %9s\n' "$loss" "$run" "$mode" "$mbit" "$ratio" "$overhead"
-      echo "$loss,$run,$mode,$mbit,$ratio,$overhead,$gauge" >>"$OUT"
+      echo "\"$loss\",$run,$mode,$mbit,$ratio,$overhead,$gauge" >>"$OUT"
       bed_stop_gateways
     done
   done

@@ -79,7 +79,7 @@ with open(out, "a") as f:
             overhead, unrec, recv = (b[1] - a[1]) / (b[0] - a[0]), b[2] - a[2], b[3] - a[3]
         else:
             overhead, unrec, recv = 0.0, 0.0, 0.0
-        f.write(f"{second},{p + 1},{phases[p]},{mbit:.1f},{overhead:.3f},{unrec:.0f},{recv:.0f}\n")
+        f.write(f"{second},{p + 1},\"{phases[p]}\",{mbit:.1f},{overhead:.3f},{unrec:.0f},{recv:.0f}\n")
         per_phase.setdefault(p, []).append((second - p * phase, mbit, overhead, unrec, recv))
 print(f"{'phase':6} {'loss':22} {'median Mbit/s (after 2 s)':>26} {'min':>6} {'overhead':>9} {'residual':>10}")
 for p in sorted(per_phase):
