@@ -2,6 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way: maelstromd → MaelstromTun → (CTun, CPrivilege, MaelstromSecurity → MaelstromCore).
+// maelstromd → MaelstromSplit → (CRelay, MaelstromConfig, MaelstromTun) terminates split TCP connections.
 // maelstromd → MaelstromCapture → (CPcap, MaelstromCore) reads capture files for `maelstromd trace`.
 // MaelstromCore makes no syscalls and reads no clock, so the same protocol code runs in
 // unit tests, in `maelstromd simulate` and in the daemon.
@@ -81,9 +82,23 @@ let package = Package(
             ],
             swiftSettings: packetPath
         ),
+        // IP_TRANSPARENT listeners and connections, splice(2) and resets for the split proxy.
+        .target(
+            name: "CRelay",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // Split flow control: the tproxy rules and the relay that terminates TCP at the gateway.
+        .target(
+            name: "MaelstromSplit",
+            dependencies: [
+                "CRelay", "MaelstromCore", "MaelstromConfig", "MaelstromTun",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "maelstromd",
             dependencies: [
+                "MaelstromSplit",
                 "MaelstromCore",
                 "MaelstromSecurity",
                 "MaelstromTun",
@@ -162,6 +177,11 @@ let package = Package(
             name: "FuzzRegressionTests",
             dependencies: ["MaelstromFuzzTargets", "MaelstromCore"],
             exclude: ["Corpus", "Findings"]
+        ),
+        // The split proxy's relay over socket pairs and its nftables text; no root needed.
+        .testTarget(
+            name: "SplitTests",
+            dependencies: ["MaelstromSplit", "MaelstromConfig", "MaelstromCore", "CRelay"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -42,6 +42,13 @@ extension GatewayConfig {
             } else if peer.publicKey != nil {
                 lines.append("    # preshared-key-file: not set")
             }
+            if let ports = peer.flowControl.splitPorts {
+                lines.append("    flow-control: split")
+                if !ports.include.isEmpty { lines.append("    split-ports: [\(ports.include.map { "\"\($0)\"" }.joined(separator: ", "))]") }
+                if !ports.exclude.isEmpty { lines.append("    split-exclude: [\(ports.exclude.map { "\"\($0)\"" }.joined(separator: ", "))]") }
+            } else {
+                lines.append("    flow-control: end-to-end")
+            }
         }
         lines.append("fec:")
         lines.append("  r: \(fec.r)")
@@ -63,6 +70,16 @@ extension GatewayConfig {
         lines.append("  hold: \(DurationText.format(decoder.holdNanoseconds))")
         lines.append("limits:")
         lines.append("  memory: \(ByteSizeText.format(memoryLimit))")
+        lines.append("split:")
+        lines.append("  listen-port: \(split.listenPort)")
+        lines.append("  max-connections: \(split.maxConnections)")
+        lines.append("  buffer: \(ByteSizeText.format(UInt64(split.buffer)))")
+        lines.append("  wan-buffer: \(ByteSizeText.format(UInt64(split.wanBuffer)))")
+        lines.append("  wan-congestion: \(split.wanCongestion)")
+        lines.append("  keepalive: \(split.keepaliveSeconds)s")
+        lines.append("  idle-timeout: \(DurationText.format(split.idleTimeout))")
+        lines.append("  mark: \(split.mark)")
+        lines.append("  route-table: \(split.routeTable)")
         lines.append("metrics:")
         lines.append(metricsListen.map { "  listen: \(Self.scalar($0))" } ?? "  # listen: not set; no metrics are served")
         lines.append("log:")

@@ -8,7 +8,7 @@ extension GatewayConfig {
     enum Keys {
         static let top = [
             "tun", "listen", "wan-mtu", "lanes", "busy-poll", "security", "private-key-file", "user", "peers", "fec", "keepalive",
-            "decoder", "limits", "metrics", "log",
+            "decoder", "limits", "metrics", "log", "split",
         ]
         static let tun = ["name", "mtu", "address", "manage-routes", "clamp-mss", "offload"]
         static let keepalive = ["interval", "peer-timeout"]
@@ -70,6 +70,7 @@ extension GatewayConfig {
             blame: decoderSection.optional("window")?.location ?? fecSection.location(of: "interleaves"))
         let (keepaliveInterval, peerTimeout) = try keepalive(top.section("keepalive", keys: Keys.keepalive))
         let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()
+        let split = try SplitSection.read(top.section("split", keys: SplitSection.keys))
         let logLevel = try level(top.section("log", keys: Keys.log).optional("level")) ?? Defaults.logLevel
 
         let ownKey: PrivateKey? =
@@ -89,6 +90,7 @@ extension GatewayConfig {
             metricsListen: metricsListen,
             logLevel: logLevel, security: security, runAs: runAs)
         config.adaptation = adaptation
+        config.split = split
         return (config, warnings)
     }
 

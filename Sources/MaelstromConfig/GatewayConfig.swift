@@ -26,6 +26,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public let fec: FECParameters
     /// Fixed or adaptive FEC (`fec.mode` and the policy's bounds); adaptive starts with `fec`.
     public var adaptation: AdaptationSettings = AdaptationSettings(mode: .adaptive)
+    /// The split proxy's settings (`split`); used only when some peer has `flow-control: split`.
+    public var split: SplitSettings = SplitSettings()
     /// Decoder parameters for packets from each peer.
     public let decoder: DecoderParameters
     /// Time between keepalives sent to each peer, in nanoseconds.
@@ -46,6 +48,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public let security: TunnelSecurity
     /// Who the daemon runs as once its devices, routes and sockets are set up (`user`).
     public let runAs: RunAsUser
+
+    /// The peers whose TCP is split at the gateways.
+    public var splitPeers: [PeerConfig] { peers.filter { $0.flowControl.splitPorts != nil } }
 
     /// The MSS to clamp TCP SYNs to, so that segments fill but never exceed the TUN MTU:
     /// MTU minus 40 (IPv4 + TCP headers) and minus 60 (IPv6 + TCP headers).

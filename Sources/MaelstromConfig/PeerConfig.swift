@@ -17,6 +17,8 @@ public struct PeerConfig: Sendable, Equatable {
     public let presharedKey: PresharedKey?
     /// The absolute path `presharedKey` was read from: the effective config names the file, never the key.
     public let presharedKeyFile: String?
+    /// Whether TCP to this peer's subnets is carried end to end or split at the gateways (`flow-control`).
+    public var flowControl: FlowControl = .endToEnd
 
     /// Creates a peer; the loader checks the cross-peer rules, not this initialiser.
     public init(

@@ -10,7 +10,7 @@ struct PeerEntry {
     /// Where `public-key` is; nil when it is absent (only under `security: none`).
     let publicKey: Location?
 
-    static let keys = ["name", "endpoint", "subnets", "lanes", "public-key", "preshared-key-file"]
+    static let keys = ["name", "endpoint", "subnets", "lanes", "public-key", "preshared-key-file"] + SplitSection.peerKeys
 
     init(_ node: ConfigNode, security: SecurityMode, files: KeyFileReader) throws(ConfigError) {
         let mapping = try node.mapping(keys: Self.keys)
@@ -55,10 +55,13 @@ struct PeerEntry {
             publicKey = try SecuritySection.publicKey(keyNode)
             if let presharedNode { preshared = try files.load(presharedNode, kind: .presharedKey) }
         }
-        config = PeerConfig(
+        let flowControl = try SplitSection.flowControl(mapping, subnets: Array(zip(subnets, subnetNodes.map(\.location))))
+        var config = PeerConfig(
             name: name, endpoint: endpoint, subnets: subnets, lanes: lanes, publicKey: publicKey,
             // KeyFileReader has checked the length.
             presharedKey: preshared.map { PresharedKey(bytes: $0.bytes)! }, presharedKeyFile: preshared?.path)
+        config.flowControl = flowControl
+        self.config = config
         self.name = nameNode.location
         self.endpoint = endpointNode.location
         self.subnets = subnetNodes.map(\.location)

@@ -1,23 +1,23 @@
 import Foundation
 
-/// Runs `ip` (iproute2) for control-plane changes: addresses and routes are rare, and `ip` already
-/// speaks netlink correctly for both families.
-enum IPCommand {
-    /// Where iproute2 lives on the distributions we run on.
-    private static let candidates = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-
-    /// Runs `ip <arguments>`; throws with the command's stderr if it cannot start or exits non-zero.
+/// Runs a control-plane tool (`ip`, `nft`) to completion: routes, rules and firewall tables are
+/// rare changes, and these tools already speak netlink correctly.
+public enum SystemCommand {
+    /// Runs the first executable of `candidates` with `arguments`, writing `input` to its standard
+    /// input; throws with the command's stderr if it cannot start or exits non-zero.
     ///
     /// The child is spawned from the calling thread, so it inherits that thread's network namespace.
-    static func run(_ arguments: [String]) throws(IOError) {
-        let commandLine = (["ip"] + arguments).joined(separator: " ")
+    public static func run(_ candidates: [String], _ arguments: [String], input: String? = nil) throws(IOError) {
+        let tool = candidates.first.map { ($0 as NSString).lastPathComponent } ?? "command"
+        let commandLine = ([tool] + arguments).joined(separator: " ")
         guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw IOError(code: .command, errno: ENOENT, message: "\(commandLine): ip (iproute2) not found")
+            throw IOError(code: .command, errno: ENOENT, message: "\(commandLine): \(tool) not found (tried \(candidates.joined(separator: ", ")))")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         process.standardOutput = FileHandle.nullDevice
         let stderr = Pipe()
         process.standardError = stderr
@@ -25,6 +25,10 @@ enum IPCommand {
             try process.run()
         } catch {
             throw IOError(code: .command, errno: 0, message: "\(commandLine): cannot start \(path): \(error)")
+        }
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
         }
         // Drain before waiting, so a chatty child cannot block on a full pipe.
         let output = stderr.fileHandleForReading.readDataToEndOfFile()
@@ -35,6 +39,17 @@ enum IPCommand {
                 ? "exit status \(process.terminationStatus)" : "killed by signal \(process.terminationStatus)"
             throw IOError(code: .command, errno: 0, message: "\(commandLine): \(how): \(text.isEmpty ? "(no stderr)" : text)")
         }
+    }
+}
+
+/// Runs `ip` (iproute2) for addresses, routes and policy rules.
+public enum IPCommand {
+    /// Where iproute2 lives on the distributions we run on.
+    static let candidates = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+
+    /// Runs `ip <arguments>`; throws with the command's stderr if it cannot start or exits non-zero.
+    public static func run(_ arguments: [String]) throws(IOError) {
+        try SystemCommand.run(candidates, arguments)
     }
 
     /// Accepts only address/prefix characters, so an argument cannot be read by `ip` as an option or keyword.

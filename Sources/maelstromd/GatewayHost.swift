@@ -3,6 +3,7 @@ import Logging
 import MaelstromConfig
 import MaelstromCore
 import MaelstromSecurity
+import MaelstromSplit
 import MaelstromTun
 import ServiceLifecycle
 
@@ -19,6 +20,9 @@ final class GatewayHost {
     private let sockets: [UDPSocket]
     private let logger: Logger
     private var routes: [IPPrefix] = []
+    /// The split proxy and the rules that feed it, when some peer has `flow-control: split`.
+    private(set) var splitService: SplitService?
+    private var splitRules: SplitRules?
     /// Set once the process gave up its capabilities: routes can no longer be removed by hand,
     /// and need not be, since the kernel deletes them with the TUN device when its queues close.
     private var privileged = true
@@ -116,6 +120,29 @@ final class GatewayHost {
             }
             logger.info("routes installed", metadata: ["routes": "\(routes.map(\.description).joined(separator: ","))"])
         }
+        if let rules = SplitRules(config: config) {
+            do {
+                let proxy = try SplitProxy(settings: SplitProxy.Settings(config.split))
+                if proxy.descriptorLimit < proxy.descriptorsNeeded {
+                    logger.warning(
+                        "split: the descriptor limit \(proxy.descriptorLimit) is below the \(proxy.descriptorsNeeded) that max-connections \(config.split.maxConnections) needs (6 each); connections beyond it are reset (raise LimitNOFILE)")
+                }
+                try rules.install()
+                splitRules = rules
+                splitService = SplitService(proxy: proxy, logger: logger)
+            } catch {
+                tearDown()
+                throw CommandFailure(message: "cannot set up split flow control: \(error)", exitCode: 1)
+            }
+            let split = config.split
+            logger.info(
+                "split flow control on",
+                metadata: [
+                    "peers": "\(config.splitPeers.map(\.name).joined(separator: ","))", "listen": "\(split.listenPort),\(split.listenPort + 1)",
+                    "nft_table": "\(rules.tableName)", "max_connections": "\(split.maxConnections)",
+                    "memory_bound": "\(split.memoryBound)", "wan_congestion": "\(split.wanCongestion)",
+                ])
+        }
     }
 
     /// The handshakes with every peer, or nil under `security: none`.
@@ -138,6 +165,10 @@ final class GatewayHost {
     /// Removes the routes this process added (while it still may) and closes the devices and
     /// sockets; closing the last queue deletes the TUN device and every route through it.
     func tearDown() {
+        if let rules = splitRules {
+            for failure in rules.remove() { logger.warning("cannot remove split rules: \(failure)") }
+            splitRules = nil
+        }
         for route in routes where privileged {
             do {
                 try tuns[0].removeRoute(prefix: route.description)

@@ -30,8 +30,9 @@ struct RunCommand: AsyncParsableCommand {
         defer { gateway.tearDown() }
         try dropPrivileges(config: config, gateway: gateway, logger: logger)
         var services: [any Service] = [gateway.dataPlaneService, HealthReporter(board: gateway.board, logger: logger)]
+        if let split = gateway.splitService { services.append(split) }
         if let listen = config.metricsListen {
-            services.append(MetricsService(listen: listen, board: gateway.board, logger: logger))
+            services.append(MetricsService(listen: listen, board: gateway.board, logger: logger, split: gateway.splitService?.counters))
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -58,6 +59,12 @@ extension RunCommand {
     /// Becomes `config.runAs` once the gateway holds its devices and sockets; a failed or partial
     /// drop stops the daemon rather than leave it running with root's power.
     private func dropPrivileges(config: GatewayConfig, gateway: GatewayHost, logger: Logger) throws {
+        guard config.splitPeers.isEmpty else {
+            // Each onward leg is a new IP_TRANSPARENT socket (CAP_NET_ADMIN or CAP_NET_RAW), and the
+            // tproxy table and policy rule must be removed at exit: docs/SPLIT.md, "Privileges".
+            logger.warning("keeping uid \(getuid()) and capabilities: split flow control opens transparent sockets per connection and removes its rules at exit")
+            return
+        }
         guard case .named(let user) = config.runAs else {
             logger.warning("keeping uid \(getuid()) after setup (user: root or no unprivileged account)")
             return

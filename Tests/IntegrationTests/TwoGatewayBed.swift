@@ -102,7 +102,9 @@ final class TwoGatewayBed: @unchecked Sendable {
     }
 
     /// A gateway's config: sealed with `keys` (as `node`), or `security: none` without.
-    static func config(listen: String, peer: String, peerName: String, subnet: String, extra: String, keys: BedKeys?, node: String) -> String {
+    static func config(
+        listen: String, peer: String, peerName: String, subnet: String, extra: String, keys: BedKeys?, node: String, peerExtra: String = ""
+    ) -> String {
         let security: String
         let peerKey: String
         if let keys {
@@ -121,7 +123,7 @@ final class TwoGatewayBed: @unchecked Sendable {
             peers:
               - name: \(peerName)
                 endpoint: "\(peer):4500"
-                subnets: [\(subnet)]\(peerKey)
+                subnets: [\(subnet)]\(peerKey)\(peerExtra.isEmpty ? "" : "\n    " + peerExtra)
             metrics:
               listen: 127.0.0.1:9464
             log:

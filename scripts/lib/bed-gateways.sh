@@ -16,9 +16,10 @@ bed_genkeys() {
 
 # Starts both gateways and waits (up to 10 s) until gwA sees its peer. $1: the lines of the `fec:`
 # section, already indented (e.g. "  mode: adaptive"; empty for the defaults); $2: where the logs go
-# (default WORK). Returns 1, with the logs on stderr, when a gateway exits or the pair stays down.
+# (default WORK); $3: extra lines of the peer entry, indented by four (e.g. "    flow-control: split");
+# $4: extra top-level sections. Returns 1, with the logs on stderr, when a gateway exits or the pair stays down.
 bed_start_gateways() {
-  local fec=${1:-} logs=${2:-$WORK} side me peer name subnet other
+  local fec=${1:-} logs=${2:-$WORK} peer_extra=${3:-} top_extra=${4:-} side me peer name subnet other
   for side in A B; do
     if [ $side = A ]; then me=198.18.1.1 peer=198.18.2.1 name=site-b subnet=10.2.0.0/24 other=B; else me=198.18.2.1 peer=198.18.1.1 name=site-a subnet=10.1.0.0/24 other=A; fi
     cat >"$WORK/gw$side.yaml" <<YAML
@@ -32,11 +33,13 @@ peers:
     endpoint: $peer:4500
     subnets: [$subnet]
     public-key: $(cat "$WORK/gw$other.pub")
+$peer_extra
 private-key-file: $WORK/gw$side.key
 fec:
 $fec
 metrics:
   listen: 127.0.0.1:9464
+$top_extra
 YAML
     # Not through in_ns: a function run in the background would give the subshell's PID, not the daemon's.
     ip netns exec "${PREFIX}gw$side" "$BIN/maelstromd" run --config "$WORK/gw$side.yaml" </dev/null >"$logs/gw$side.log" 2>&1 &

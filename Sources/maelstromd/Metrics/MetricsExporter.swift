@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import MaelstromCore
+import MaelstromSplit
 import Prometheus
 
 /// Turns the gateway's successive snapshots into Prometheus series and renders them as exposition text.
@@ -33,6 +34,8 @@ final class MetricsExporter: Sendable {
         var lanes: Gauge
         // Scrapes list peers in the order the gateway first reported them (its configuration order).
         var peerOrder: [String] = []
+        /// Registered at the first reading of a split proxy, so gateways without one export none.
+        var split: SplitSeries?
     }
 
     private let registry: PrometheusCollectorRegistry
@@ -81,6 +84,14 @@ final class MetricsExporter: Sendable {
                 update(&series, from: peer)
                 state.peers[peer.name] = series
             }
+        }
+    }
+
+    /// Folds the split proxy's totals into its series.
+    func absorb(split counters: SplitCounters) {
+        state.withLockedValue { state in
+            if state.split == nil { state.split = SplitSeries(registry: registry) }
+            state.split?.update(from: counters)
         }
     }
 

@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import MaelstromSplit
+import NIOConcurrencyHelpers
 import MaelstromCore
 import MaelstromTun
 import NIOCore
@@ -19,6 +21,8 @@ struct MetricsService: Service {
     let board: SnapshotBoard
     /// Logs the server's start and stop.
     let logger: Logger
+    /// The split proxy's totals, when it runs.
+    var split: NIOLockedValueBox<SplitCounters>? = nil
 
     /// How often the latest snapshot is folded into the series; the packet thread publishes about as often.
     static let refreshInterval = Duration.seconds(1)
@@ -70,6 +74,7 @@ struct MetricsService: Service {
     private func refresh(_ exporter: MetricsExporter) async {
         while !Task.isCancelled {
             if let snapshot = board.read() { exporter.absorb(snapshot) }
+            if let split { exporter.absorb(split: split.withLockedValue { $0 }) }
             do {
                 try await Task.sleep(for: Self.refreshInterval)
             } catch {
