@@ -6,7 +6,7 @@ run:     tcpcheck.py run --to 10.2.0.2 --port 9300 [--connections 200] [--concur
                      [--max-bytes 400000] [--seed 1] [--deadline 120]
 refused: tcpcheck.py refused --to 10.2.0.2 --port 9399
 reset:   tcpcheck.py reset --to 10.2.0.2 --port 9300
-hold:    tcpcheck.py hold --to 10.2.0.2 --port 9300 --seconds 20
+hold:    tcpcheck.py hold --to 10.2.0.2 --port 9300 --seconds 20 [--idle]
 
 Each `run` connection sends a 24-byte header (magic, bytes up, bytes down, seed), that many bytes
 drawn from the seed, then shuts its sending side (a half-close). The server reads to the end,
@@ -180,7 +180,9 @@ def hold(args):
     chunk = bytes(1024)
     while time.monotonic() - start < args.seconds:
         try:
-            conn.send(chunk)
+            # --idle sends nothing after the header: the connection is open but silent.
+            if not args.idle:
+                conn.send(chunk)
             if conn.recv(1) == b"":
                 outcome = "eof"
                 break
@@ -214,6 +216,7 @@ def main():
             p.add_argument("--deadline", type=float, default=120)
         if name == "hold":
             p.add_argument("--seconds", type=float, default=20)
+            p.add_argument("--idle", action="store_true")
     args = parser.parse_args()
     {"serve": serve, "run": run, "refused": refused, "reset": reset, "hold": hold}[args.mode](args)
 

@@ -9,17 +9,18 @@ final class BedGateways: @unchecked Sendable {
     let directory: URL
     private var daemons: [String: Process] = [:]
 
-    /// `peerExtra` is one more line of each peer entry (e.g. `flow-control: split`).
-    init(bed: TestBed, peerExtra: String = "") throws {
+    /// `peerExtra` is one more line of each peer entry (e.g. `flow-control: split`); `extra` is
+    /// appended at the top level of both configs.
+    init(bed: TestBed, peerExtra: String = "", extra: String = "") throws {
         self.bed = bed
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(bed.prefix)gateways")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let keys = try BedKeys.write(in: directory)
         try TwoGatewayBed.config(
-            listen: "198.18.1.1", peer: "198.18.2.1", peerName: "site-b", subnet: "10.2.0.0/24", extra: "", keys: keys, node: "gwA", peerExtra: peerExtra
+            listen: "198.18.1.1", peer: "198.18.2.1", peerName: "site-b", subnet: "10.2.0.0/24", extra: extra, keys: keys, node: "gwA", peerExtra: peerExtra
         ).write(to: directory.appendingPathComponent("gwA.yaml"), atomically: true, encoding: .utf8)
         try TwoGatewayBed.config(
-            listen: "198.18.2.1", peer: "198.18.1.1", peerName: "site-a", subnet: "10.1.0.0/24", extra: "", keys: keys, node: "gwB", peerExtra: peerExtra
+            listen: "198.18.2.1", peer: "198.18.1.1", peerName: "site-a", subnet: "10.1.0.0/24", extra: extra, keys: keys, node: "gwB", peerExtra: peerExtra
         ).write(to: directory.appendingPathComponent("gwB.yaml"), atomically: true, encoding: .utf8)
     }
 

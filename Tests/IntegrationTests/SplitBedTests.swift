@@ -27,9 +27,9 @@ extension NetworkTests {
         }
 
         /// A bed with both gateways splitting, a checking server on hostB, and the log path.
-        private func withSplitBed(_ body: (TestBed, BedGateways, String) throws -> Void) throws {
+        private func withSplitBed(extra: String = "", _ body: (TestBed, BedGateways, String) throws -> Void) throws {
             try TestBed.with(Self.bedOptions) { bed in
-                let gateways = try BedGateways(bed: bed, peerExtra: "flow-control: split")
+                let gateways = try BedGateways(bed: bed, peerExtra: "flow-control: split", extra: extra)
                 defer { gateways.tearDown() }
                 try gateways.startBoth()
                 let log = gateways.directory.appendingPathComponent("server.jsonl").path
@@ -83,6 +83,50 @@ extension NetworkTests {
                     record = serverLog(log).first { $0["peer"] as? String == local }
                 }
                 #expect(record?["end"] as? String == "reset", "the server's record of \(local): \(String(describing: record))")
+            }
+        }
+
+        /// Starts `tcpcheck.py hold` in hostA in the background; its JSON goes to `out`.
+        private func startHold(_ bed: TestBed, out: URL, seconds: Int, idle: Bool = false) throws -> Process {
+            let hold = Process()
+            hold.executableURL = URL(fileURLWithPath: "/bin/bash")
+            hold.arguments = [
+                "-c",
+                "ip netns exec \(bed.namespace("hostA")) python3 \(Self.checkScript) hold --to 10.2.0.2 --port 9300 --seconds \(seconds)\(idle ? " --idle" : "") > \(out.path)",
+            ]
+            try hold.run()
+            return hold
+        }
+
+        private func holdResult(_ hold: Process, out: URL, timeout: Double) -> [String: Any] {
+            let deadline = Date().addingTimeInterval(timeout)
+            while hold.isRunning && Date() < deadline { usleep(100_000) }
+            return (try? JSONSerialization.jsonObject(with: Data(contentsOf: out))) as? [String: Any] ?? [:]
+        }
+
+        @Test("max-connections: the connection over the limit is reset and counted; an idle connection is reset after idle-timeout")
+        func limits() throws {
+            try withSplitBed(extra: "split:\n  max-connections: 2\n  idle-timeout: 3s") { bed, gateways, _ in
+                let busy = try (0..<2).map { index in
+                    try startHold(bed, out: gateways.directory.appendingPathComponent("busy-\(index).json"), seconds: 6)
+                }
+                usleep(1_500_000)
+                let over = try client(bed, "run --to 10.2.0.2 --port 9300 --connections 1 --max-bytes 1000 --deadline 20")
+                #expect(over["ok"] as? Int == 0, "a third connection got through a limit of 2: \(over)")
+                #expect(gateways.waitForMetric("gwA", "maelstrom_split_connections_refused_total", above: 0) >= 1)
+                for (index, hold) in busy.enumerated() {
+                    // The two within the limit were not disturbed: they ran their full time.
+                    let held = holdResult(hold, out: gateways.directory.appendingPathComponent("busy-\(index).json"), timeout: 15)
+                    #expect(held["outcome"] as? String == "timeout", "a connection within the limit: \(held)")
+                }
+                let idleOut = gateways.directory.appendingPathComponent("idle.json")
+                let idle = try startHold(bed, out: idleOut, seconds: 15, idle: true)
+                let held = holdResult(idle, out: idleOut, timeout: 20)
+                #expect(held["outcome"] as? String == "reset", "the idle connection: \(held)")
+                let after = held["after"] as? Double ?? 0
+                // Reset by the once-a-second sweep after 3 s without a byte.
+                #expect(after >= 2.5 && after < 6, "reset after \(after) s")
+                #expect(gateways.waitForMetric("gwA", "maelstrom_split_connections_idle_closed_total", above: 0) >= 1)
             }
         }
 
