@@ -94,7 +94,10 @@ import Testing
         var relay = try direction()
         defer { relay.closePipe() }
         // As SplitProxy does: the write into the closed leg must come back as EPIPE, not a signal.
-        signal(SIGPIPE, SIG_IGN)
+        // Restored after: ignored signals are inherited across exec, and other tests spawn
+        // pipelines (`head | maelstromd`) whose writers must still die of SIGPIPE quietly.
+        let previous = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, previous) }
         close(server)
         #expect(write(client, [1, 2, 3, 4], 4) == 4)
         guard case .failed(let error) = relay.pump(from: source, to: destination) else {
