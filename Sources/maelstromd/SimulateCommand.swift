@@ -32,6 +32,9 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Run two whole gateways with the adaptive policy (the code options are its bound) and report each phase of the loss schedule.")
     var adaptive = false
 
+    @Option(help: "Simulate an ideal Reed-Solomon-like block code of K data and H parity packets a block (K,H; any K of the K+H frames rebuild the block) instead of the layered code, whose options it replaces.")
+    var block: String?
+
     @Option(help: "With --adaptive: seconds to run (default: the schedule's length, else 20).")
     var seconds: Double?
 
@@ -58,6 +61,11 @@ struct SimulateCommand: ParsableCommand {
         } catch {
             throw CommandFailure.badInput(error.message)
         }
+        if let block {
+            guard !adaptive else { throw CommandFailure.badInput("--block and --adaptive cannot be combined") }
+            try runBlock(text: block, model: model)
+            return
+        }
         let parameters = try fec.parameters(maxPacketSize: packetSize)
         if adaptive {
             try runAdaptive(model: model, bound: parameters)
@@ -70,10 +78,26 @@ struct SimulateCommand: ParsableCommand {
         if json {
             try CommandOutput.printJSON(report)
         } else {
-            print(Self.table(report, parameters: parameters, loss: model))
+            print(Self.table(report, code: "\(parameters)", loss: model))
         }
         if report.deliveryErrors > 0 {
             throw CommandFailure(message: "\(report.deliveryErrors) packets were delivered twice or with wrong bytes", exitCode: 1)
+        }
+    }
+
+    private func runBlock(text: String, model: LossModel) throws {
+        let code: BlockCode
+        do {
+            code = try BlockCode.parse(text)
+        } catch {
+            throw CommandFailure.badInput("--block: \(error.message)")
+        }
+        let report = runBlockCodeSimulation(
+            BlockCodeSimulationConfig(code: code, loss: model, packets: packets, packetsPerSecond: ratePPS, seed: seed))
+        if json {
+            try CommandOutput.printJSON(report)
+        } else {
+            print(Self.table(report, code: code.description, loss: model))
         }
     }
 
@@ -127,10 +151,10 @@ struct SimulateCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func table(_ report: SimulationReport, parameters: FECParameters, loss: LossModel) -> String {
+    static func table(_ report: SimulationReport, code: String, loss: LossModel) -> String {
         func percent(_ value: Double) -> String { String(format: "%.4f%%", value * 100) }
         return """
-            code            \(parameters)
+            code            \(code)
             loss model      \(loss) (expected \(percent(loss.expectedLossRate)))
             data packets    \(report.dataPackets)
             repair packets  \(report.repairPackets) (overhead \(String(format: "%.3f", report.overhead)))

@@ -73,6 +73,7 @@ struct CommandLineTests {
         "simulate --loss burst:inf,inf", "simulate --flush-ms 1e20", "simulate --rate-pps 1e-9 --packets 100",
         "simulate --loss burst:3,1e300", "bench codec --flush-ms nan", "simulate --loss gilbert:nan,0.5",
         "simulate --loss schedule:5x=none", "simulate --adaptive --seconds 0", "simulate --adaptive --delay-ms -1",
+        "simulate --block 8", "simulate --block 8,0", "simulate --block 8,3 --adaptive",
         "tune --loss wobble", "tune --loss none --packets 5", "tune --loss none --min-overhead 0.6 --max-overhead 0.5",
     ])
     func badArguments(arguments: String) {
@@ -94,6 +95,20 @@ struct CommandLineTests {
         #expect(object["data_packets"] as? Int == 20000)
         let latency = try #require(object["recovery_latency_packets"] as? [String: Any])
         #expect(latency["p50"] != nil && latency["p99"] != nil && latency["max"] != nil)
+    }
+
+    @Test("simulate --block runs the block-code model: a burst of H comes back, one of H + 1 does not")
+    func simulateBlock() throws {
+        // 8 + 3 frames a block and a burst every 1,100 frames: each burst starts a block.
+        for (length, whole) in [(3, true), (4, false)] {
+            let result = maelstromd("simulate --block 8,3 --loss burst:\(length),1100 --packets 20000 --json")
+            try #require(result.status == 0, "\(result.output)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            #expect(object["repair_packets"] as? Int == 7500)
+            let lost = try #require(object["lost_data"] as? Int)
+            #expect(lost > 0)
+            #expect(object["unrecovered"] as? Int == (whole ? 0 : lost), "burst \(length): \(result.output)")
+        }
     }
 
     @Test("simulate --adaptive reports each phase of a schedule: cheap when clean, protected under loss")
