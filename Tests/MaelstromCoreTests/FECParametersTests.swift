@@ -51,7 +51,34 @@ struct FECParametersTests {
         parameters.interleaves = [1, 5, 100]
         let warnings = try parameters.validate()
         #expect(warnings.count == 1)
-        #expect(warnings.first?.contains("at least 8") == true)
+        #expect(warnings.first?.hasPrefix("layers 0 and 1 can share more than one packet") == true)
+        #expect(warnings.first?.contains("an interleave of 8 for layer 1") == true)
+    }
+
+    @Test("two layers share two packets exactly when the lower one reaches their least common multiple")
+    func sharingRule() throws {
+        // The old, sufficient rule ((r-1)·I < J) refused all three; their interleaves have few common factors.
+        for (r, interleaves) in [(24, [1, 24, 37]), (16, [1, 16, 59]), (12, [1, 12, 78]), (8, [1, 10, 100])] {
+            let code = FECParameters(r: r, interleaves: interleaves, flushAfterNanoseconds: 5_000_000, maxPacketSize: 1400)
+            #expect(try code.validate().isEmpty, "\(code)")
+        }
+        // lcm(16, 60) = 240 = 15 · 16: a bin of each can hold packets p and p + 240.
+        let sharing = FECParameters(r: 16, interleaves: [1, 16, 60], flushAfterNanoseconds: 5_000_000, maxPacketSize: 1400)
+        let warnings = try sharing.validate()
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("layers 1 and 2"), "\(warnings)")
+        #expect(warnings.first?.contains("an interleave of 61 for layer 2") == true, "\(warnings)")
+        // Brute force over packet positions: the rule says two bins can meet twice exactly when they can.
+        for r in [3, 8, 16, 24] {
+            for lower in 1...30 {
+                for upper in (lower + 1)...90 {
+                    var meetsTwice = false
+                    outer: for a in 1..<r {
+                        for b in 1..<r where a * lower == b * upper { meetsTwice = true; break outer }
+                    }
+                    #expect(FECParameters.canShareTwo(r: r, lower, upper) == meetsTwice, "r \(r), \(lower), \(upper)")
+                }
+            }
+        }
     }
 
     @Test("deeper layers wait longer: the deadline scales with the interleave")

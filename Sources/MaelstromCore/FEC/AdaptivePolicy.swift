@@ -69,8 +69,16 @@ public enum CodeLadder {
             var shapes: [[Int]] = [[1]]
             if deepest > 1 && bound.c >= 2 { shapes.append([1, deepest]) }
             if bound.c >= 3 {
+                // The deepest interleave at most `deepest` whose repairs meet the middle layer's in
+                // at most one packet (59 rather than 60 beside 16 at r = 16, 37 rather than 40 beside 24 at r = 24).
                 let middle = max(r, Int(Double(deepest).squareRoot().rounded()))
-                if middle > 1 && middle < deepest { shapes.append([1, middle, deepest]) }
+                if middle > 1 && middle < deepest,
+                    let third = stride(from: deepest, to: middle, by: -1).first(where: {
+                        !FECParameters.canShareTwo(r: r, middle, $0)
+                    })
+                {
+                    shapes.append([1, middle, third])
+                }
             }
             for shape in shapes where shape.reduce(0, +) <= bins {
                 let code = FECParameters(

@@ -53,7 +53,8 @@ public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
     /// Checks every rule and returns warnings for legal but weak choices.
     ///
     /// Throws for values the codec cannot run with; warns when two layers' repairs can share more
-    /// than one packet (`(r - 1) · I[j-1] ≥ I[j]`), which weakens recovery of packets lost together.
+    /// than one packet (`lcm(I[i], I[j]) ≤ (r - 1) · I[i]`, see `canShareTwo`), which weakens
+    /// recovery of packets lost together.
     public func validate() throws(FECParameterError) -> [String] {
         guard r >= 2 && r <= Self.maxR else {
             throw FECParameterError(.rOutOfRange, "r must be between 2 and \(Self.maxR), got \(r)")
@@ -90,11 +91,33 @@ public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
                 "r = \(r) with a deepest interleave of \(interleaves.max() ?? 1) needs a decoder window of \(2 * span) packets, more than the largest (\(DecoderParameters.maxWindowPackets)): (r + 1) · deepest interleave must be at most \(DecoderParameters.maxWindowPackets / 2)")
         }
         var warnings: [String] = []
-        for layer in interleaves.indices.dropFirst() where (r - 1) * interleaves[layer - 1] >= interleaves[layer] {
-            warnings.append(
-                "layers \(layer - 1) and \(layer) can share more than one packet ((r-1)·\(interleaves[layer - 1]) ≥ \(interleaves[layer])): packets lost together may not be rebuilt; use an interleave of at least \((r - 1) * interleaves[layer - 1] + 1)")
+        for upper in interleaves.indices.dropFirst() {
+            for lower in 0..<upper where Self.canShareTwo(r: r, interleaves[lower], interleaves[upper]) {
+                let reach = (r - 1) * interleaves[lower]
+                let fix = (interleaves[upper]...Self.maxInterleave).first { !Self.canShareTwo(r: r, interleaves[lower], $0) } ?? reach + 1
+                warnings.append(
+                    "layers \(lower) and \(upper) can share more than one packet (lcm(\(interleaves[lower]), \(interleaves[upper])) = \(Self.lcm(interleaves[lower], interleaves[upper])) ≤ (r-1)·\(interleaves[lower]) = \(reach)): packets lost together may not be rebuilt; use an interleave of \(fix) for layer \(upper), or any whose least common multiple with \(interleaves[lower]) is above \(reach)")
+            }
         }
         return warnings
+    }
+
+    /// Whether a repair of a layer of interleave `lower` and one of interleave `upper` can cover two
+    /// packets in common.
+    ///
+    /// A bin holds up to `r` packets of one residue class of its interleave, so two of its packets
+    /// lie a multiple of the interleave apart and at most `(r - 1)` interleaves. Two packets in one
+    /// bin of each layer lie a multiple of both interleaves apart: of their least common multiple,
+    /// which must then be within the lower layer's reach. Where bins begin does not matter, so
+    /// staggering, flushes and code switches cannot break the rule.
+    public static func canShareTwo(r: Int, _ lower: Int, _ upper: Int) -> Bool {
+        lcm(lower, upper) <= (r - 1) * min(lower, upper)
+    }
+
+    static func lcm(_ a: Int, _ b: Int) -> Int {
+        var (x, y) = (a, b)
+        while y != 0 { (x, y) = (y, x % y) }
+        return a / x * b
     }
 
     /// Bytes an encoder with these parameters allocates: one bin per interleave slot of every layer.
