@@ -76,6 +76,21 @@ public struct SimulationReport: Sendable, Equatable, Codable {
     public var recoveryLatencyMs: LatencySummary
 }
 
+extension SimulationReport {
+    /// A report from the counts, with the ratios and latency summaries derived from them.
+    init(
+        dataPackets: Int, repairPackets: Int, lostData: Int, lostRepairs: Int, recovered: Int, unrecovered: Int,
+        deliveryErrors: Int, latencyPackets: [Double], latencyMs: [Double]
+    ) {
+        self.init(
+            dataPackets: dataPackets, repairPackets: repairPackets,
+            overhead: dataPackets == 0 ? 0 : Double(repairPackets) / Double(dataPackets),
+            lostData: lostData, lostRepairs: lostRepairs, recovered: recovered, unrecovered: unrecovered,
+            residualLoss: dataPackets == 0 ? 0 : Double(unrecovered) / Double(dataPackets), deliveryErrors: deliveryErrors,
+            recoveryLatencyPackets: LatencySummary(latencyPackets), recoveryLatencyMs: LatencySummary(latencyMs))
+    }
+}
+
 /// Runs the real encoder and decoder over a simulated lossy link in virtual time.
 ///
 /// The link keeps order and adds no delay; frames are lost by the loss model in the order the
@@ -170,19 +185,10 @@ struct SimulatedLink: FrameSink {
         let packets = recorder.packets
         var deliveredCount = 0
         for index in 0..<packets where recorder.delivered[index] { deliveredCount += 1 }
-        let unrecovered = packets - deliveredCount
         return SimulationReport(
-            dataPackets: packets,
-            repairPackets: repairs,
-            overhead: packets == 0 ? 0 : Double(repairs) / Double(packets),
-            lostData: lostData,
-            lostRepairs: lostRepairs,
-            recovered: recorder.latencyPackets.count,
-            unrecovered: unrecovered,
-            residualLoss: packets == 0 ? 0 : Double(unrecovered) / Double(packets),
-            deliveryErrors: recorder.deliveryErrors,
-            recoveryLatencyPackets: LatencySummary(recorder.latencyPackets),
-            recoveryLatencyMs: LatencySummary(recorder.latencyMs))
+            dataPackets: packets, repairPackets: repairs, lostData: lostData, lostRepairs: lostRepairs,
+            recovered: recorder.latencyPackets.count, unrecovered: packets - deliveredCount,
+            deliveryErrors: recorder.deliveryErrors, latencyPackets: recorder.latencyPackets, latencyMs: recorder.latencyMs)
     }
 }
 
