@@ -78,26 +78,46 @@ def recovery(j):
             f(qb[0], "%.3g"), f(qb[1], "%.3g"), f(c["mean_ms"], "%.2f"), c["unrecoverable"], sim.get("p50", "—"),
             sim.get("p99", "—"), c.get("achieved_pps") or 0))
     print()
+    blocks = sorted({code for c in j["cases"] for code in c.get("simulate_block", {})}, key=lambda t: int(t.split(",")[0]))
+    if blocks:
+        print("Ideal block codes of the same overhead (`maelstromd simulate --block K,H`, same loss model and rate):\n")
+        print("| burst model | " + " | ".join("block %s: median / p99 / max (ms), unrecovered" % b.replace(",", "+") for b in blocks) + " |")
+        print("|---|" + "---|" * len(blocks))
+        for c in j["cases"]:
+            if c.get("error"):
+                continue
+            cells = []
+            for b in blocks:
+                r = c.get("simulate_block", {}).get(b, {})
+                lat = r.get("recovery_latency_ms", {})
+                if "error" in r or not r:
+                    cells.append("—")
+                elif r.get("recovered"):
+                    cells.append("%s / %s / %s, %d of %d" % (lat.get("p50"), lat.get("p99"), lat.get("max"), r["unrecovered"], r["lost_data"]))
+                else:
+                    cells.append("nothing rebuilt, %d of %d" % (r["unrecovered"], r["lost_data"]))
+            print("| %s | %s |" % (c["bed"]["loss"], " | ".join(cells)))
+        print()
 
 
 def capacity(j):
     print("### capacity\n\n%s\n" % machine(j))
-    print("| arm | Mbit/s | ratio to kernel routing | gwA cores | gwB cores | gwA / gwB CPU-s per Gbit | RSS gwA / gwB (MiB) | packets/s read by gwA |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| arm | Mbit/s | ratio to kernel routing | gwA cores | gwB cores | gwA / gwB CPU-s per Gbit | RSS gwA / gwB (MiB) | packets/s read by gwA | WAN packets/s A→B | WAN packets per Mbit/s of goodput |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = next((c.get("goodput_mbit") for c in j["cases"] if c["arm"] == "plain"), None)
     for c in j["cases"]:
         label = "kernel routing" if c["arm"] == "plain" else LABEL[c["arm"]]
         if c.get("skipped"):
-            print("| %s | skipped: %s | | | | | | |" % (label, c["skipped"]))
+            print("| %s | skipped: %s | | | | | | | | |" % (label, c["skipped"]))
             continue
         cpu = c.get("cpu", {})
         a, b = cpu.get("gwA", {}), cpu.get("gwB", {})
         mbit = c.get("goodput_mbit")
-        print("| %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s |" % (
             label, f(mbit), f(mbit / base if mbit and base else None, "%.3f"), f(a.get("cores"), "%.2f"), f(b.get("cores"), "%.2f"),
             f(a.get("cpu_seconds_per_gbit"), "%.2f"), f(b.get("cpu_seconds_per_gbit"), "%.2f"),
             f(a.get("rss_kib") and a["rss_kib"] / 1024.0), f(b.get("rss_kib") and b["rss_kib"] / 1024.0),
-            f(c.get("packets_per_s_gwA"), "%.0f")))
+            f(c.get("packets_per_s_gwA"), "%.0f"), f(c.get("wan_packets_per_s_ab"), "%.0f"), f(c.get("wan_packets_per_goodput_mbit"), "%.1f")))
     print()
 
 
