@@ -45,7 +45,8 @@ extension NetworkTests {
                 let received = try stream(bed, port: 9021, seconds: 8)
                 usleep(1_200_000)
                 let overhead = gateways.metric("gwA", "maelstrom_fec_overhead_ratio")
-                #expect(overhead >= 0.2, "overhead \(overhead) under 1 % loss")
+                // 24[1,24,37] (0.125) is the cheapest code of the ladder that repairs 1 % to the target.
+                #expect(overhead >= 0.1, "overhead \(overhead) under 1 % loss")
                 let expected = gateways.metric("gwB", "maelstrom_wan_packets_expected_total")
                 let lost = gateways.metric("gwB", "maelstrom_wan_packets_lost_total")
                 #expect(expected > 10_000 && lost / expected > 0.006 && lost / expected < 0.016, "measured \(lost) of \(expected)")
