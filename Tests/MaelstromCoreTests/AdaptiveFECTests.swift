@@ -147,6 +147,27 @@ struct AdaptivePolicyTests {
         #expect(protected.nominalOverhead > fresh.current.nominalOverhead)
     }
 
+    @Test("a slow lane, whose bins all flush at their deadline, gets the code whose repairs come soonest among those that cost the same; a fast one the cheapest")
+    func slowLane() {
+        let onePercent = measured(.bernoulli(p: 0.01), packets: 16_000, seed: 5)
+        func settle(framesPerSecond: UInt64) -> AdaptivePolicy {
+            var policy = AdaptivePolicy(settings: settings, bound: bound)
+            for step in UInt64(0)...8 {
+                _ = policy.consider(report(onePercent), now: step * 250_000_000, dataFramesSent: step * framesPerSecond / 4)
+            }
+            return policy
+        }
+        let fast = settle(framesPerSecond: 20_000)
+        #expect(fast.current.c == 3 && fast.current.r > 10, "fast lane: \(fast.current)")
+        let slow = settle(framesPerSecond: 1_000)
+        #expect(slow.current.c == 3 && slow.current.interleaves[1] == 10, "slow lane: \(slow.current)")
+        // At 1,000 frames a second every bin holds five packets at its 5 ms deadline: the same cost.
+        #expect(abs(AdaptivePolicy.sentOverhead(of: slow.current, framesPerSecond: 1_000) - 0.6) < 1e-9)
+        #expect(abs(AdaptivePolicy.sentOverhead(of: fast.current, framesPerSecond: 1_000) - 0.6) < 1e-9)
+        #expect(AdaptivePolicy.sentOverhead(of: fast.current, framesPerSecond: 20_000) == fast.current.nominalOverhead)
+        #expect(AdaptivePolicy.sentOverhead(of: fast.current, framesPerSecond: nil) == fast.current.nominalOverhead)
+    }
+
     @Test("fixed mode never switches; a report with too few packets is not acted on")
     func fixedAndSmall() {
         var fixed = AdaptivePolicy(settings: AdaptationSettings(mode: .fixed), bound: bound)

@@ -125,6 +125,10 @@ public struct AdaptivePolicy: Sendable {
     private var congestedSince: UInt64? = nil
     // This lane's data frames sent to the peer at the previous report, and when.
     private var sentAtLastReport: (frames: UInt64, at: UInt64)? = nil
+    // This lane's sending rate in data frames a second, smoothed over reports (nil before two).
+    private var framesPerSecond: Double? = nil
+    // The layer-0 flush deadline every code of the ladder shares, in seconds.
+    private let flushSeconds: Double
 
     /// Windows with fewer packets than this say too little; the long window is used instead.
     public static let minimumSample: UInt64 = 2000
@@ -141,25 +145,50 @@ public struct AdaptivePolicy: Sendable {
         self.settings = settings
         self.ladder = CodeLadder.codes(bound: bound, minimumOverhead: settings.minOverhead, maximumOverhead: settings.maxOverhead)
         self.current = bound
+        self.flushSeconds = Double(bound.flushAfterNanoseconds) / 1e9
     }
 
-    /// The index in the ladder of the cheapest code predicted to meet the target for `window`
-    /// with its loss multiplied by `margin` (the lowest predicted residual when none meets it).
+    /// The overhead `code` really sends at `framesPerSecond`: a layer-j bin receives a packet every
+    /// I_j packets and is flushed I_j flush deadlines after its first, so it holds at most
+    /// `rate × flush deadline` packets whatever r is. Below that rate a larger r saves nothing and
+    /// only makes the deeper layers' repairs later.
+    public static func sentOverhead(of code: FECParameters, framesPerSecond: Double?) -> Double {
+        guard let rate = framesPerSecond else { return code.nominalOverhead }
+        let members = max(1, min(Double(code.r), rate * Double(code.flushAfterNanoseconds) / 1e9))
+        return Double(code.c) / members
+    }
+
+    /// The index in the ladder of the cheapest code, at this lane's sending rate, predicted to meet
+    /// the target for `window` with its loss multiplied by `margin` (the lowest predicted residual
+    /// when none meets it). Among codes that cost the same at that rate (a slow lane flushes every
+    /// bin at its deadline) the one whose middle layer is shallowest wins: its repairs come soonest.
     public func need(for window: LossWindow, margin: Double = 1) -> Int {
         let rate = min(1, window.lossRate * margin)
         guard rate > 0 else { return 0 }
         let weights = ResidualModel.burstWeights(window)
         var best = 0
         var bestResidual = Double.infinity
+        var chosen: (index: Int, cost: Double, middle: Int)? = nil
         for (index, code) in ladder.enumerated() {
             let residual = ResidualModel.residual(of: code, lossRate: rate, weights: weights) * Self.modelMargin
-            if residual <= settings.targetResidual { return index }
-            if residual < bestResidual * 0.999 {
+            if residual <= settings.targetResidual {
+                let cost = Self.sentOverhead(of: code, framesPerSecond: framesPerSecond)
+                let middle = code.interleaves.count > 1 ? code.interleaves[1] : 0
+                if let held = chosen {
+                    // The ladder is in nominal order: a later code can only win on this lane's rate.
+                    if cost > held.cost + 1e-9 || (cost > held.cost - 1e-9 && middle >= held.middle) { continue }
+                } else if framesPerSecond == nil || code.r <= Int((framesPerSecond ?? 0) * flushSeconds) {
+                    return index  // bins fill before their deadline: nominal order is cost order
+                }
+                chosen = (index, cost, middle)
+                continue
+            }
+            if chosen == nil && residual < bestResidual * 0.999 {
                 best = index
                 bestResidual = residual
             }
         }
-        return best
+        return chosen?.index ?? best
     }
 
     /// Takes a report received at `now`; returns the code to switch to, or nil to keep the current
@@ -212,6 +241,7 @@ public struct AdaptivePolicy: Sendable {
         defer { sentAtLastReport = (sent, now) }
         guard let last = sentAtLastReport, now > last.at, sent >= last.frames else { return false }
         let perNanosecond = Double(sent - last.frames) / Double(now - last.at)
+        framesPerSecond = framesPerSecond.map { ($0 + perNanosecond * 1e9) / 2 } ?? perNanosecond * 1e9
         let sentInShortWindow = perNanosecond * Double(report.shortMilliseconds) * 1e6
         return sentInShortWindow >= Double(Self.minimumSample) && Double(report.short.expected) * 4 < sentInShortWindow
     }
