@@ -4,7 +4,7 @@ import MaelstromCore
 enum FECSection {
     static let keys = [
         "r", "c", "interleaves", "flush-after", "mode", "target-residual", "min-overhead", "max-overhead", "step-down-after",
-        "report-interval", "congestion-delay",
+        "report-interval", "congestion-delay", "recovery-budget",
     ]
 
     /// How the code is chosen: `mode` (adaptive by default) and the policy's bounds.
@@ -23,19 +23,31 @@ enum FECSection {
         if let node = section.optional("step-down-after") { settings.stepDownAfterNanoseconds = try node.duration(in: 100_000_000...600_000_000_000) }
         if let node = section.optional("congestion-delay") { settings.congestionDelayNanoseconds = try node.duration(in: 0...1_000_000_000) }
         if let node = section.optional("report-interval") { settings.reportIntervalNanoseconds = try node.duration(in: 50_000_000...10_000_000_000) }
+        if let node = section.optional("recovery-budget") {
+            if (try? node.string("rtt")) == "rtt" {
+                settings.recoveryBudget = .roundTrip
+            } else {
+                settings.recoveryBudget = .fixed(nanoseconds: try node.duration(in: 1_000_000...10_000_000_000))
+            }
+        }
         guard settings.minOverhead <= settings.maxOverhead else {
             throw section.location(of: "min-overhead").error(
                 .badValue, "min-overhead \(settings.minOverhead) is above max-overhead \(settings.maxOverhead)")
         }
-        if settings.mode == .adaptive {
-            let ladder = CodeLadder.codes(bound: fec, minimumOverhead: settings.minOverhead, maximumOverhead: settings.maxOverhead)
-            guard ladder.count > 1 else {
-                throw section.location(of: "max-overhead").error(
-                    .badValue,
-                    "no code within min-overhead \(settings.minOverhead) and max-overhead \(settings.maxOverhead) fits under r=\(fec.r) interleaves [\(fec.interleaves.map(String.init).joined(separator: ", "))]: widen the range or use mode: fixed")
-            }
-        }
         return settings
+    }
+
+    /// In adaptive mode, the ladder under `fec` for a peer decoder of `decoderWindow` packets must
+    /// hold more than the configured code.
+    static func checkLadder(_ section: ConfigMapping, settings: AdaptationSettings, fec: FECParameters, decoderWindow: Int) throws(ConfigError) {
+        guard settings.mode == .adaptive else { return }
+        let ladder = CodeLadder.codes(
+            bound: fec, decoderWindow: decoderWindow, minimumOverhead: settings.minOverhead, maximumOverhead: settings.maxOverhead)
+        guard ladder.count > 1 else {
+            throw section.location(of: "max-overhead").error(
+                .badValue,
+                "no code within min-overhead \(settings.minOverhead) and max-overhead \(settings.maxOverhead) fits under r=\(fec.r) interleaves [\(fec.interleaves.map(String.init).joined(separator: ", "))]: widen the range or use mode: fixed")
+        }
     }
 
     /// `maxPacketSize` is the TUN MTU, the largest packet the encoder can ever be handed.
@@ -92,12 +104,24 @@ enum FECSection {
 enum DecoderSection {
     static let keys = ["window", "hold"]
 
-    static func read(_ section: ConfigMapping, fec: FECParameters, warnings: inout [ConfigWarning]) throws(ConfigError) -> DecoderParameters {
-        var decoder = DecoderParameters(for: fec)
+    /// `fits` says whether a decoder fits the memory limit: in adaptive mode the default window
+    /// (`DecoderParameters.adaptiveWindowPackets`) is halved until it does, down to the window the
+    /// configured code needs, so large packets or many peers shrink the ladder instead of failing.
+    static func read(
+        _ section: ConfigMapping, fec: FECParameters, mode: FECMode, fits: (DecoderParameters) -> Bool = { _ in true },
+        warnings: inout [ConfigWarning]
+    ) throws(ConfigError) -> DecoderParameters {
+        var decoder = DecoderParameters(for: fec, mode: mode)
         if let node = section.optional("window") {
             decoder.windowPackets = try node.int()
             // The same ratio DecoderParameters(for:) uses.
             decoder.repairCapacity = decoder.windowPackets / 2
+        } else {
+            let least = DecoderParameters(for: fec).windowPackets
+            while decoder.windowPackets > least && !fits(decoder) {
+                decoder.windowPackets /= 2
+                decoder.repairCapacity = decoder.windowPackets / 2
+            }
         }
         // Derived values are checked like written ones: `check` must never print a config that
         // `run` cannot allocate or that `check` would refuse when read back.
@@ -146,16 +170,26 @@ enum LimitsSection {
             &+ decoder.memoryBytes.multipliedReportingOverflow(by: peerLanes).partialValue
     }
 
-    static func read(
-        _ section: ConfigMapping, peerLanes: [Int], lanes: Int, fec: FECParameters, encodersPerLane: Int = 1,
-        decoder: DecoderParameters, blame: Location
-    ) throws(ConfigError) -> UInt64 {
-        let node = section.optional("memory")
-        let limit = try node?.byteSize(in: Ranges.memory) ?? defaultMemory
+    /// `limits.memory`, or the default.
+    static func limit(_ section: ConfigMapping) throws(ConfigError) -> UInt64 {
+        try section.optional("memory")?.byteSize(in: Ranges.memory) ?? defaultMemory
+    }
+
+    /// Bytes of codec state for every peer.
+    static func total(peerLanes: [Int], lanes: Int, fec: FECParameters, encodersPerLane: Int, decoder: DecoderParameters) -> UInt64 {
         var total: UInt64 = 0
         for peer in peerLanes {
             total = total.saturatingAdd(UInt64(bytesPerPeer(lanes: lanes, peerLanes: peer, fec: fec, encodersPerLane: encodersPerLane, decoder: decoder)))
         }
+        return total
+    }
+
+    static func read(
+        _ section: ConfigMapping, peerLanes: [Int], lanes: Int, fec: FECParameters, encodersPerLane: Int = 1,
+        decoder: DecoderParameters, blame: Location
+    ) throws(ConfigError) -> UInt64 {
+        let limit = try limit(section)
+        let total = total(peerLanes: peerLanes, lanes: lanes, fec: fec, encodersPerLane: encodersPerLane, decoder: decoder)
         guard total <= limit else {
             let peers = peerLanes.count
             throw blame.error(

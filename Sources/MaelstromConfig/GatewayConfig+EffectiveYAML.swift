@@ -62,6 +62,10 @@ extension GatewayConfig {
         lines.append("  step-down-after: \(DurationText.format(adaptation.stepDownAfterNanoseconds))")
         lines.append("  report-interval: \(DurationText.format(adaptation.reportIntervalNanoseconds))")
         lines.append("  congestion-delay: \(DurationText.format(adaptation.congestionDelayNanoseconds))")
+        switch adaptation.recoveryBudget {
+        case .roundTrip: lines.append("  recovery-budget: rtt")
+        case .fixed(let nanoseconds): lines.append("  recovery-budget: \(DurationText.format(nanoseconds))")
+        }
         lines.append("keepalive:")
         lines.append("  interval: \(DurationText.format(keepaliveInterval))")
         lines.append("  peer-timeout: \(DurationText.format(peerTimeout))")

@@ -59,14 +59,23 @@ extension GatewayConfig {
             top.section("fec", keys: FECSection.keys), maxPacketSize: tunMTU, sizeLocation: tunMTUNode.location, warnings: &warnings)
         let lanes = try laneCount(top.optional("lanes"))
         let busyPoll = try top.optional("busy-poll")?.duration(in: 0...10_000_000) ?? Defaults.busyPoll
-        let decoderSection = try top.section("decoder", keys: DecoderSection.keys)
-        let decoder = try DecoderSection.read(decoderSection, fec: fec, warnings: &warnings)
         let fecSection = try top.section("fec", keys: FECSection.keys)
         let adaptation = try FECSection.adaptation(fecSection, fec: fec)
+        let decoderSection = try top.section("decoder", keys: DecoderSection.keys)
+        let limitsSection = try top.section("limits", keys: LimitsSection.keys)
+        let laneCount = lanes.resolved(cores: ProcessInfo.processInfo.activeProcessorCount)
+        let encodersPerLane = adaptation.mode == .adaptive ? 2 : 1
+        let limit = try LimitsSection.limit(limitsSection)
+        let decoder = try DecoderSection.read(
+            decoderSection, fec: fec, mode: adaptation.mode,
+            fits: { candidate in
+                LimitsSection.total(peerLanes: peers.map(\.config.lanes), lanes: laneCount, fec: fec, encodersPerLane: encodersPerLane, decoder: candidate)
+                    <= limit
+            }, warnings: &warnings)
+        try FECSection.checkLadder(fecSection, settings: adaptation, fec: fec, decoderWindow: decoder.windowPackets)
         let memoryLimit = try LimitsSection.read(
-            top.section("limits", keys: LimitsSection.keys), peerLanes: peers.map(\.config.lanes),
-            lanes: lanes.resolved(cores: ProcessInfo.processInfo.activeProcessorCount), fec: fec,
-            encodersPerLane: adaptation.mode == .adaptive ? 2 : 1, decoder: decoder,
+            limitsSection, peerLanes: peers.map(\.config.lanes), lanes: laneCount, fec: fec,
+            encodersPerLane: encodersPerLane, decoder: decoder,
             blame: decoderSection.optional("window")?.location ?? fecSection.location(of: "interleaves"))
         let (keepaliveInterval, peerTimeout) = try keepalive(top.section("keepalive", keys: Keys.keepalive))
         let metricsListen = try top.section("metrics", keys: Keys.metrics).optional("listen")?.endpoint()

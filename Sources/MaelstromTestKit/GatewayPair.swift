@@ -41,7 +41,7 @@ public final class GatewayPair {
     ) -> GatewaySettings {
         GatewaySettings(
             peers: [PeerSettings(name: peerName, endpoint: peerEndpoint, subnets: [IPPrefix(peerSubnet)!])],
-            fec: fec, decoder: DecoderParameters(for: fec),
+            fec: fec, decoder: DecoderParameters(for: fec, mode: adaptation.mode),
             keepaliveIntervalNanoseconds: 1_000_000_000, peerTimeoutNanoseconds: 3_000_000_000, adaptation: adaptation)
     }
 

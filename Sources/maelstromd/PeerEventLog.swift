@@ -26,10 +26,12 @@ final class PeerEventLog: Sendable {
             if last { logger.notice("peer \(peerNames[peer.index]) is down: nothing heard within the peer timeout") }
         case .peerRestarted(let peer, let remoteLane):
             logger.notice("peer \(peerNames[peer.index]) restarted: decoding the new stream of its \(remoteLane)")
-        case .codeChanged(let peer, let code, let residual):
+        case .codeChanged(let peer, let code, let decision):
             // Info, not notice: adaptive FEC changes codes as loss comes and goes, which is normal.
+            let rate = decision.framesPerSecond.map { String(format: "%.0f frames/s", $0) } ?? "rate not known yet"
+            let budget = decision.recoveryBudgetSeconds.map { String(format: "budget %.1f ms", $0 * 1000) } ?? "budget not known yet"
             logger.info(
-                "fec code for peer \(peerNames[peer.index]) on \(lane): r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (predicted residual \(residual))")
+                "fec code for peer \(peerNames[peer.index]) on \(lane): r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (judged \(String(format: "%.4f%% loss, mean burst %.1f", decision.lossRate * 100, decision.meanBurstLength)), \(rate), \(budget); predicted residual \(String(format: "%.1e", decision.predictedResidual)), late \(String(format: "%.1e", decision.lateShare)))")
         }
     }
 }

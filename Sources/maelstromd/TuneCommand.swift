@@ -21,6 +21,14 @@ struct TuneCommand: ParsableCommand {
     @Option(name: .customLong("rate-pps"), help: "Data packets per second (turns packets into time).")
     var ratePPS: Double = 10_000
 
+    @Option(name: .customLong("rtt-ms"), help: "Round trip between the gateways in milliseconds (the default recovery budget).")
+    var rttMs: Double = 50
+
+    @Option(
+        name: .customLong("recovery-budget-ms"),
+        help: "Rebuilds slower than this many milliseconds count as late (default: the round trip).")
+    var recoveryBudgetMs: Double?
+
     @Option(name: .customLong("target-residual"), help: "The residual loss to aim below.")
     var targetResidual: Double = 1e-6
 
@@ -43,7 +51,10 @@ struct TuneCommand: ParsableCommand {
     struct Candidate: Codable {
         var code: String
         var overhead: Double
+        var sentOverhead: Double
         var predictedResidual: Double
+        var lateShare: Double
+        var layersWithinBudget: Int
         var simulatedResidual: Double?
         var picked: Bool
     }
@@ -55,6 +66,8 @@ struct TuneCommand: ParsableCommand {
         var meanBurstLength: Double
         var burstHistogram: [String: UInt64]
         var targetResidual: Double
+        var ratePPS: Double
+        var recoveryBudgetMs: Double
         var picked: String
         var candidates: [Candidate]
     }
@@ -69,6 +82,9 @@ struct TuneCommand: ParsableCommand {
         guard targetResidual > 0, targetResidual < 1 else {
             throw CommandFailure.badInput("--target-residual must be above 0 and below 1, got \(targetResidual)")
         }
+        guard rttMs.isFinite && rttMs > 0 && rttMs <= 10_000, (recoveryBudgetMs ?? 1).isFinite, (recoveryBudgetMs ?? 1) >= 1, (recoveryBudgetMs ?? 1) <= 10_000 else {
+            throw CommandFailure.badInput("--rtt-ms must be above 0 and --recovery-budget-ms between 1 and 10000 (milliseconds)")
+        }
         guard minOverhead > 0, maxOverhead <= 1, minOverhead <= maxOverhead else {
             throw CommandFailure.badInput("--min-overhead and --max-overhead must satisfy 0 < min ≤ max ≤ 1")
         }
@@ -80,10 +96,13 @@ struct TuneCommand: ParsableCommand {
         }
         let bound = try fec.parameters(maxPacketSize: 1400)
         let window = Self.measure(model, packets: packets, ratePPS: ratePPS, seed: seed)
+        let budget: RecoveryBudget = recoveryBudgetMs.map { .fixed(nanoseconds: UInt64($0 * 1e6)) } ?? .roundTrip
         let settings = AdaptationSettings(
-            mode: .adaptive, targetResidual: targetResidual, minOverhead: minOverhead, maxOverhead: maxOverhead)
-        let policy = AdaptivePolicy(settings: settings, bound: bound)
+            mode: .adaptive, targetResidual: targetResidual, minOverhead: minOverhead, maxOverhead: maxOverhead, recoveryBudget: budget)
+        var policy = AdaptivePolicy(settings: settings, bound: bound)
+        policy.assume(framesPerSecond: ratePPS, roundTripNanoseconds: UInt64(rttMs * 1e6))
         let pick = policy.need(for: window)
+        let weights = ResidualModel.burstWeights(window)
         var codes = policy.ladder
         if !codes.contains(bound) { codes.append(bound) }
         var candidates: [Candidate] = []
@@ -97,7 +116,10 @@ struct TuneCommand: ParsableCommand {
             candidates.append(
                 Candidate(
                     code: code.shortDescription, overhead: Double(code.interleaves.count) / Double(code.r),
-                    predictedResidual: ResidualModel.residual(of: code, window: window), simulatedResidual: simulated,
+                    sentOverhead: AdaptivePolicy.sentOverhead(of: code, framesPerSecond: ratePPS),
+                    predictedResidual: policy.residual(of: code, for: window),
+                    lateShare: policy.lateShare(of: code, lossRate: window.lossRate, weights: weights),
+                    layersWithinBudget: policy.fastLayers(of: code), simulatedResidual: simulated,
                     picked: index == pick))
         }
         var histogram: [String: UInt64] = [:]
@@ -108,7 +130,8 @@ struct TuneCommand: ParsableCommand {
         }
         let answer = Answer(
             loss: model.description, measuredLossRate: window.lossRate, meanBurstLength: window.meanBurstLength,
-            burstHistogram: histogram, targetResidual: targetResidual, picked: codes[pick].shortDescription, candidates: candidates)
+            burstHistogram: histogram, targetResidual: targetResidual, ratePPS: ratePPS,
+            recoveryBudgetMs: (policy.recoveryBudgetSeconds ?? 0) * 1000, picked: codes[pick].shortDescription, candidates: candidates)
         if json {
             try CommandOutput.printJSON(answer)
         } else {
@@ -142,16 +165,20 @@ struct TuneCommand: ParsableCommand {
             String(format: "measured        loss %.4f%%, mean burst %.2f packets", answer.measuredLossRate * 100, answer.meanBurstLength),
             "bursts          " + answer.burstHistogram.sorted { (UInt64($0.key.split(separator: "-")[0]) ?? 0) < (UInt64($1.key.split(separator: "-")[0]) ?? 0) }
                 .map { "\($0.key): \($0.value)" }.joined(separator: ", "),
-            "policy picks    \(answer.picked) for a residual below \(answer.targetResidual) (model × \(AdaptivePolicy.modelMargin) margin)",
+            "policy picks    \(answer.picked) for a residual below \(answer.targetResidual) (model × \(AdaptivePolicy.modelMargin) margin)"
+                + String(format: " and at most %.0e rebuilt later than %.1f ms, at %.0f packets/s", AdaptivePolicy.lateShareLimit, answer.recoveryBudgetMs, answer.ratePPS),
             "",
-            pad("code", 28) + pad("overhead", 10) + pad("model residual", 16) + "simulated residual",
+            pad("code", 22) + pad("overhead", 10) + pad("sent", 8) + pad("model residual", 16) + pad("late", 10) + pad("fast layers", 13)
+                + "simulated residual",
         ]
         for candidate in answer.candidates {
             let simulated = candidate.simulatedResidual.map { String(format: "%.1e", $0) } ?? "-"
             let mark = candidate.picked ? "  <- picked" : (candidate.code == bound.shortDescription ? "  (configured)" : "")
+            let layers = candidate.code.split(separator: ",").count
             lines.append(
-                pad(candidate.code, 28) + pad(String(format: "%.3f", candidate.overhead), 10)
-                    + pad(String(format: "%.1e", candidate.predictedResidual), 16) + simulated + mark)
+                pad(candidate.code, 22) + pad(String(format: "%.3f", candidate.overhead), 10) + pad(String(format: "%.3f", candidate.sentOverhead), 8)
+                    + pad(String(format: "%.1e", candidate.predictedResidual), 16) + pad(String(format: "%.1e", candidate.lateShare), 10)
+                    + pad("\(candidate.layersWithinBudget)/\(layers)", 13) + simulated + mark)
         }
         return lines.joined(separator: "\n")
     }

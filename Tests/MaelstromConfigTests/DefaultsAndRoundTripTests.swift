@@ -13,8 +13,9 @@ import Testing
         var fec = FECParameters.default
         fec.maxPacketSize = 1400
         #expect(config.fec == fec)
-        #expect(config.decoder == DecoderParameters(for: fec))
-        #expect(config.decoder.windowPackets == 2048 && config.decoder.holdNanoseconds == 1_000_000_000)
+        // Adaptive by default: the window holds the ladder's codes of high r.
+        #expect(config.decoder == DecoderParameters(for: fec, mode: .adaptive))
+        #expect(config.decoder.windowPackets == 8192 && config.decoder.holdNanoseconds == 1_000_000_000)
         #expect(config.keepaliveInterval == 1_000_000_000 && config.peerTimeout == 3_000_000_000)
         #expect(config.metricsListen == nil)
         #expect(config.logLevel == .info)
@@ -108,6 +109,7 @@ import Testing
         #expect(again == config)
         #expect(rendered.contains("  flush-after: 5ms\n"))
         #expect(rendered.contains("    subnets: [10.2.0.0/24]\n"))
-        #expect(rendered.contains("  window: 2048\n  hold: 1s\n"))
+        #expect(rendered.contains("  window: 8192\n  hold: 1s\n"))
+        #expect(rendered.contains("  recovery-budget: rtt\n"))
     }
 }

@@ -42,7 +42,7 @@ import Testing
         var fec = FECParameters.default
         fec.maxPacketSize = 1400
         #expect(config.fec == fec)
-        #expect(config.decoder == DecoderParameters(for: fec))
+        #expect(config.decoder == DecoderParameters(for: fec, mode: .adaptive))
         #expect(config.keepaliveInterval == 1_000_000_000)
         #expect(config.peerTimeout == 3_000_000_000)
         #expect(config.metricsListen == Endpoint("127.0.0.1:9464"))

@@ -1,5 +1,6 @@
 import Foundation
 import MaelstromConfig
+import MaelstromCore
 import Testing
 
 /// Configs that used to pass `check` and then trap, spin or hang the daemon (issue #13).
@@ -120,6 +121,28 @@ struct AdaptiveConfigTests {
         #expect(tuned.adaptation.minOverhead == 0.05)
         #expect(tuned.adaptation.maxOverhead == 0.4)
         #expect(tuned.adaptation.stepDownAfterNanoseconds == 3_000_000_000)
+        #expect(base.adaptation.recoveryBudget == .roundTrip)
+        let budget = try GatewayConfig.parse(yaml: minimalYAML + "fec:\n  recovery-budget: 10ms\n", file: "gw.yaml").config
+        #expect(budget.adaptation.recoveryBudget == .fixed(nanoseconds: 10_000_000))
+        let rtt = try GatewayConfig.parse(yaml: minimalYAML + "fec:\n  recovery-budget: rtt\n", file: "gw.yaml").config
+        #expect(rtt.adaptation.recoveryBudget == .roundTrip)
+        // Fixed mode keeps the window its code needs; adaptive makes room for the ladder.
+        #expect(tuned.decoder.windowPackets == 2048)
+        #expect(base.decoder.windowPackets == DecoderParameters.adaptiveWindowPackets)
+    }
+
+    @Test("the adaptive window shrinks to fit limits.memory instead of failing; a window that is written does not")
+    func windowFitsMemory() throws {
+        // 9000-byte packets and 16 lanes of a peer: 8192 slots would need about 1.2 GiB of decoders.
+        let jumbo = minimalYAML.replacingOccurrences(of: "mtu: 1400", with: "mtu: 9000").replacingOccurrences(of: "wan-mtu: 1500", with: "wan-mtu: 9100")
+        let config = try GatewayConfig.parse(yaml: jumbo, file: "gw.yaml").config
+        #expect(config.decoder.windowPackets < DecoderParameters.adaptiveWindowPackets)
+        #expect(config.decoder.windowPackets >= DecoderParameters(for: config.fec).windowPackets)
+        let written = parseError(jumbo + "decoder:\n  window: 8192\n")
+        #expect(written.map { "\($0)" }?.contains("limits.memory") == true, "\(String(describing: written))")
+        // The effective config reads back to the same window.
+        let again = try GatewayConfig.parse(yaml: config.effectiveYAML(), file: "gw.yaml").config
+        #expect(again.decoder == config.decoder)
     }
 
     @Test("bad adaptive keys name file, line and key")
@@ -127,6 +150,7 @@ struct AdaptiveConfigTests {
         for (text, key) in [
             ("fec:\n  mode: sometimes\n", "fec.mode"), ("fec:\n  target-residual: lots\n", "fec.target-residual"),
             ("fec:\n  min-overhead: 0.6\n  max-overhead: 0.5\n", "fec.min-overhead"), ("fec:\n  max-overhead: -1\n", "fec.max-overhead"),
+            ("fec:\n  recovery-budget: soon\n", "fec.recovery-budget"), ("fec:\n  recovery-budget: 20s\n", "fec.recovery-budget"),
         ] {
             let error = parseError(minimalYAML + text)
             #expect(error != nil, "accepted \(text)")

@@ -26,13 +26,15 @@ public struct DecoderParameters: Sendable, Equatable {
         self.streamConfirmation = streamConfirmation
     }
 
-    /// Parameters sized for a peer that encodes with `fec`.
+    /// Parameters sized for a peer that encodes with `fec` in `mode`.
     ///
     /// The window covers twice the span of the deepest layer's repair plus its hold-back
-    /// (`(r + 1) · I_max`); the hold time covers twice the longest flush deadline, at least 200 ms.
-    public init(for fec: FECParameters) {
+    /// (`(r + 1) · I_max`), and in adaptive mode at least `adaptiveWindowPackets`, which the
+    /// ladder's codes of high r need (`CodeLadder`); the hold time covers twice the longest flush
+    /// deadline, at least 200 ms.
+    public init(for fec: FECParameters, mode: FECMode = .fixed) {
         let deepest = fec.interleaves.max() ?? 1
-        var window = 1024
+        var window = mode == .adaptive ? Self.adaptiveWindowPackets : 1024
         while window < 2 * (fec.r + 1) * deepest { window *= 2 }
         let longestDeadline = (0..<fec.c).map { fec.flushDeadline(layer: $0) }.max() ?? fec.flushAfterNanoseconds
         self.init(
@@ -60,6 +62,10 @@ public struct DecoderParameters: Sendable, Equatable {
 
     /// The largest window a decoder may have.
     public static let maxWindowPackets = 1 << 20
+
+    /// The least window in adaptive mode: spans of 4,096 packets hold two-layer codes up to
+    /// r = 62 (0.032 overhead), which rebuild 0.1 % random loss for what a clean link costs.
+    public static let adaptiveWindowPackets = 8192
 
     /// Bytes a decoder with these parameters allocates (packet storage and bookkeeping).
     public var memoryBytes: Int {

@@ -29,11 +29,11 @@ public final class Gateway {
         // A peer stream silent for the peer timeout is gone: frames alone may then confirm another.
         var decoderParameters = settings.decoder
         decoderParameters.streamConfirmation.silenceNanoseconds = settings.peerTimeoutNanoseconds
+        let policy = AdaptivePolicy(settings: settings.adaptation, bound: settings.fec, decoderWindow: settings.decoder.windowPackets)
         self.sessions = settings.peers.indices.map { index in
             PeerSession(
                 encoder: LayeredEncoder(parameters: settings.fec, stream: streams[index]),
-                policy: AdaptivePolicy(settings: settings.adaptation, bound: settings.fec),
-                decoderParameters: decoderParameters, peerLanes: settings.peers[index].lanes, nextKeepalive: now)
+                policy: policy, decoderParameters: decoderParameters, peerLanes: settings.peers[index].lanes, nextKeepalive: now)
         }
         ipv4MSS = settings.tunMTU - 40
         ipv6MSS = settings.tunMTU - 60
@@ -126,6 +126,7 @@ public final class Gateway {
                 session.sampleQueue(sentAt: keepalive.timestamp, now: now)
                 if keepalive.echoedTimestamp != 0 && keepalive.echoedTimestamp <= now {
                     session.roundTripNanoseconds = now - keepalive.echoedTimestamp
+                    session.roundTripFloor.add(now - keepalive.echoedTimestamp, now: now)
                 }
                 decoder.receiveKeepalive(keepalive, now: now, into: &sink)
             case .lossReport(let report):
@@ -134,11 +135,14 @@ public final class Gateway {
                     session.counters.lossReportsIgnored &+= 1
                     break
                 }
-                if let code = session.policy.consider(report, now: now, dataFramesSent: session.encoderCounters.dataFrames) {
+                if let code = session.policy.consider(
+                    report, now: now, dataFramesSent: session.encoderCounters.dataFrames,
+                    roundTripNanoseconds: session.roundTripFloor.value)
+                {
                     var frames = PeerFrameSink(
                         output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
                     session.switchCode(to: code, flushingInto: &frames)
-                    events.append(.codeChanged(peer: peer, code: code, predictedResidual: session.policy.predictedResidual))
+                    events.append(.codeChanged(peer: peer, code: code, decision: session.policy.decision))
                 }
             }
         }

@@ -24,5 +24,5 @@ public enum GatewayEvent: Sendable, Equatable {
     /// A lane of the peer started a new stream: the peer restarted.
     case peerRestarted(peer: PeerID, lane: LaneID)
     /// The adaptive policy changed the code sent to the peer, for the loss it reported.
-    case codeChanged(peer: PeerID, code: FECParameters, predictedResidual: Double)
+    case codeChanged(peer: PeerID, code: FECParameters, decision: CodeDecision)
 }

@@ -30,6 +30,8 @@ final class PeerSession {
     var peerTimestamp: UInt64 = 0
     var peerTimestampReceivedAt: UInt64 = 0
     var roundTripNanoseconds: UInt64? = nil
+    /// The least round trip of the last 10 to 20 s (the adaptive policy's recovery budget).
+    var roundTripFloor = RoundTripFloor()
     /// The queue the peer's keepalives waited in on the way here.
     var queue: QueueDelayEstimator
     /// Congested delay samples (the path's queue was full).

@@ -87,7 +87,7 @@ public func runAdaptiveSimulation(_ config: AdaptiveSimulationConfig) -> Adaptiv
     func settings(_ name: String, _ endpoint: Endpoint, _ subnet: String) -> GatewaySettings {
         GatewaySettings(
             peers: [PeerSettings(name: name, endpoint: endpoint, subnets: [IPPrefix(subnet)!])],
-            fec: config.code, decoder: DecoderParameters(for: config.code),
+            fec: config.code, decoder: DecoderParameters(for: config.code, mode: config.adaptation.mode),
             keepaliveIntervalNanoseconds: 1_000_000_000, peerTimeoutNanoseconds: 3_000_000_000,
             adaptation: config.adaptation)
     }
