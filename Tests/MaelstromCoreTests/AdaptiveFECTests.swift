@@ -212,6 +212,19 @@ struct AdaptivePolicyTests {
         #expect(overhead <= overheadBound, "spent \(overhead) on average")
     }
 
+    @Test("a count of bursts departs from its expectation only when a Poisson law makes it rarer than 1e-3, either way")
+    func departs() {
+        #expect(AdaptivePolicy.departs(0, from: 8))  // no burst where eight were expected: 3e-4
+        #expect(!AdaptivePolicy.departs(0, from: 5))  // 7e-3: it happens
+        #expect(!AdaptivePolicy.departs(12, from: 8))
+        #expect(AdaptivePolicy.departs(20, from: 8))
+        #expect(AdaptivePolicy.departs(10, from: 0))
+        #expect(!AdaptivePolicy.departs(1, from: 0))
+        #expect(!AdaptivePolicy.departs(180, from: 170))
+        #expect(AdaptivePolicy.departs(240, from: 170))
+        #expect(AdaptivePolicy.departs(110, from: 170))
+    }
+
     @Test("a short window is judged alone only when its bursts depart from the seconds before it; a spike far above them is judged by those")
     func judgedWindow() {
         func window(_ expected: UInt64, _ lost: UInt64, bursts: UInt64) -> LossWindow {
@@ -395,6 +408,28 @@ struct AdaptiveGatewayTests {
         let measured = pair.b.counters(peer: peer)
         #expect(measured.wanPacketsLost > 0)
         #expect(measured.wanPacketsExpected > 10_000)
+    }
+
+    @Test("losses appearing bring the receiver's next report forward, and the sender's code up within a report interval and a round trip")
+    func earlyReport() {
+        let pair = GatewayPair(delayNanoseconds: 25_000_000, adaptation: AdaptationSettings(mode: .adaptive))
+        var sent = Self.traffic(pair, seconds: 3, rate: 16_000, from: 0)
+        let peer = PeerID(0)
+        let clean = pair.a.code(peer: peer)
+        #expect(clean.nominalOverhead <= 0.04, "\(clean)")
+        #expect(pair.b.counters(peer: peer).earlyLossReports == 0)
+        pair.lossAToB = LossProcess(model: .bernoulli(p: 0.01), seed: 9)
+        let onset = pair.now
+        var raisedAfter: UInt64? = nil
+        for _ in 0..<40 {
+            sent = Self.traffic(pair, seconds: 0.01, rate: 16_000, from: sent)
+            if raisedAfter == nil && pair.a.code(peer: peer).nominalOverhead > 0.05 { raisedAfter = pair.now - onset }
+        }
+        #expect(pair.b.counters(peer: peer).earlyLossReports >= 1)
+        // The bound: one report interval plus one round trip (judged 1,024 frames behind,
+        // once a delay probe covers them, then reported early and 25 ms on the way).
+        let after = raisedAfter ?? .max
+        #expect(after <= 300_000_000, "raised \(Double(after) / 1e6) ms after the loss began")
     }
 }
 

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc  // exp: libm only, no I/O
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The sender's choice of code, fed with the receiver's loss reports: the cheapest code of the
 /// ladder, at this lane's sending rate, whose predicted residual is below the target and which
 /// rebuilds almost every loss within the recovery budget; up at once when loss appears, down only
@@ -25,8 +31,9 @@ public struct AdaptivePolicy: Sendable {
     // The highest need seen since the need first fell below the current code, and when.
     private var lowerNeed: Int? = nil
     private var lowerSince: UInt64 = 0
-    // The need of the last window with enough packets judged outside congestion (nil before one).
-    private var evidenceNeed: Int? = nil
+    // The last window with enough packets judged outside congestion (nil before one): what a
+    // congested path falls back to, judged again at the lane's rate of the moment.
+    private var evidence: LossWindow? = nil
     // Since when the peer's reports have judged too little of what this lane sent (a full queue).
     private var congestedSince: UInt64? = nil
     // This lane's data frames sent to the peer at the previous report, and when.
@@ -263,22 +270,25 @@ public struct AdaptivePolicy: Sendable {
         defer { judged = nil }
         decide(window)
         let currentIndex = ladder.firstIndex(of: current) ?? ladder.count - 1
-        let needed = need(for: window)
         // The long window stands in for a short one too thin to judge (a slow link), but it also
         // holds loss from seconds ago: when traffic pauses, the short window is empty and old loss
         // must not raise the code. Up on the long window only while the short one still loses.
         let stale = report.short.expected < Self.minimumSample && report.short.lost == 0
         // The configured code a lane starts with is a precaution, not a measured need: the first
         // window judged clean enough takes it down at once, not after `stepDownAfter`.
-        let firstEvidence = evidenceNeed == nil
-        if !stale { evidenceNeed = needed }
+        let firstEvidence = evidence == nil
+        if !stale { evidence = window }
         if !stale && !qualifies(current, for: window, band: Self.holdBand) {
             // Up at once: the code in use is predicted to leave too much, or to rebuild too late.
             lowerNeed = nil
-            return move(to: needed)
+            return move(to: need(for: window))
         }
         let down = need(for: window, margin: Self.stepDownMargin)
-        guard cost(ladder[down]) * (1 + Self.tieTolerance) < cost(ladder[currentIndex]) else {
+        // Down: clearly cheaper. Aside: more layers for about the same cost (a lane that first
+        // judged at a slow start's rate keeps a single layer the clean link's floor outdoes).
+        let cheaper = cost(ladder[down]) * (1 + Self.tieTolerance) < cost(ladder[currentIndex])
+        let stronger = ladder[down].c > current.c && cost(ladder[down]) <= cost(ladder[currentIndex]) * (1 + Self.tieTolerance) + 1e-9
+        guard cheaper || stronger else {
             lowerNeed = nil
             return nil
         }
@@ -313,13 +323,38 @@ public struct AdaptivePolicy: Sendable {
         rest.bursts.counts = long.bursts.counts &- pointwiseMin(long.bursts.counts, short.bursts.counts)
         guard rest.expected >= minimumSample else { return short }
         let expectedBursts = Double(rest.bursts.total) / Double(rest.expected) * Double(short.expected)
-        let deviation = abs(Double(short.bursts.total) - expectedBursts)
-        guard deviation > 3 * max(1, expectedBursts).squareRoot() + 1 else { return long }
+        guard departs(short.bursts.total, from: expectedBursts) else { return long }
         // A second losing several times what the seconds before it lost, and more than
         // `spikeLossRate`: a full queue the congestion marks missed (a slow start overshooting it),
         // judged by the seconds before it. Loss that stays is judged once the long window holds it.
         if short.lossRate > spikeLossRate && short.lossRate > 3 * rest.lossRate && rest.expected >= minimumSample / 4 { return rest }
         return short
+    }
+
+    /// Whether a count of `observed` bursts is unlikely (below 1e-3, about three standard
+    /// deviations) under a Poisson law of mean `mean`, in either direction. Exact for small means,
+    /// where "no burst in a second" against eight expected (p = 3e-4) is a clear change that a
+    /// normal approximation would miss; normal with continuity correction above a mean of 50.
+    static func departs(_ observed: UInt64, from mean: Double) -> Bool {
+        let alpha = 1e-3
+        let k = Double(observed)
+        if mean <= 0 { return observed > 2 }
+        if mean > 50 {
+            let sigma = mean.squareRoot()
+            return k > mean + 0.5 + 3.1 * sigma || k < mean - 0.5 - 3.1 * sigma
+        }
+        // Cumulative P(X ≤ k) and P(X ≥ k) by summing the probabilities term by term.
+        var term = exp(-mean)
+        var below = 0.0
+        var index = 0.0
+        while index < k && index < 1000 {
+            below += term
+            index += 1
+            term *= mean / index
+        }
+        let atMost = below + term  // P(X ≤ k)
+        let atLeast = 1 - below  // P(X ≥ k)
+        return atMost < alpha || atLeast < alpha
     }
 
     /// Whether `code` is predicted to meet the target for `window`'s loss and to rebuild late no
@@ -364,9 +399,12 @@ public struct AdaptivePolicy: Sendable {
         let since = congestedSince ?? now
         congestedSince = since
         guard now >= since, now - since >= settings.stepDownAfterNanoseconds else { return nil }
-        let target = evidenceNeed ?? floorIndex
+        let target = evidence.map { need(for: $0) } ?? floorIndex
         guard cost(ladder[target]) < cost(current) else { return nil }
         lowerNeed = nil
+        // No window to judge by: the decision records the rate and budget, and no loss.
+        decide(LossWindow())
+        decision.congested = true
         return move(to: target)
     }
 
@@ -407,6 +445,9 @@ public struct CodeDecision: Sendable, Equatable {
     public var predictedResidual: Double = 0
     /// The share of packets the current code rebuilds later than the budget.
     public var lateShare: Double = 0
+    /// Whether the code changed because the path was congested (the peer judged too little of
+    /// what was sent), with no window judged.
+    public var congested = false
 
     /// An empty decision (before the first report).
     public init() {}

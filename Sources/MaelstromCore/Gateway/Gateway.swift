@@ -300,6 +300,8 @@ public final class Gateway {
         let lane = lane
         let protection = settings.framing
         let total = WireFormat.envelopeSize + WireFormat.lossReportSize
+        let shortNanoseconds: UInt64 = session.earlyReportDue ? 500_000_000 : 1_000_000_000
+        session.earlyReportDue = false
         for index in session.decoders.indices {
             let decoder = session.decoders[index]
             guard let stream = decoder.currentStream else { continue }
@@ -307,9 +309,10 @@ public final class Gateway {
             guard let remote = session.lane(of: decoder), let meter = session.meter(for: remote) else { continue }
             meter.noteUnrecovered(total: decoder.counters.unrecoverable, now: now)
             let report = LossReportFrame(
-                stream: stream, shortMilliseconds: 1000, longMilliseconds: 10_000,
-                short: meter.window(nanoseconds: 1_000_000_000, now: now),
+                stream: stream, shortMilliseconds: UInt16(shortNanoseconds / 1_000_000), longMilliseconds: 10_000,
+                short: meter.window(nanoseconds: shortNanoseconds, now: now),
                 long: meter.window(nanoseconds: 10_000_000_000, now: now))
+            session.noteReported(lane: remote, total: meter.total, longLossRate: report.long.lossRate, now: now)
             output.send(toPeer: peer, capacity: total) { slot in
                 report.write(to: slot + WireFormat.envelopeSize)
                 WireFormat.writeEnvelope(slot, type: .lossReport, lane: lane, protection: protection)

@@ -102,6 +102,8 @@ public struct PeerCounters: Sendable, Equatable {
     public var lossReportsSent: UInt64 = 0
     /// Loss reports received from this peer.
     public var lossReportsReceived: UInt64 = 0
+    /// Reports sent before their interval because losses appeared (in `lossReportsSent` too).
+    public var earlyLossReports: UInt64 = 0
     /// Loss reports about a stream this lane does not send (an old stream, or another lane's).
     public var lossReportsIgnored: UInt64 = 0
     /// Times the adaptive policy changed the code sent to this peer.
@@ -131,6 +133,7 @@ public struct PeerCounters: Sendable, Equatable {
         dataFramesSent &+= other.dataFramesSent
         lossReportsSent &+= other.lossReportsSent
         lossReportsReceived &+= other.lossReportsReceived
+        earlyLossReports &+= other.earlyLossReports
         lossReportsIgnored &+= other.lossReportsIgnored
         codeSwitches &+= other.codeSwitches
         wanPacketsExpected &+= other.wanPacketsExpected

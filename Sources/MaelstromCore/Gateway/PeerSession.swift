@@ -22,6 +22,14 @@ final class PeerSession {
     private var meterByLane: [LossMeter?] = Array(repeating: nil, count: LaneID.maxLanes)
     private var meteredStream: [StreamID] = Array(repeating: StreamID(0), count: LaneID.maxLanes)
     var nextReport: UInt64
+    // When the last reports went, and what each lane's meter had judged then (`noteReported`).
+    private(set) var lastReportAt: UInt64 = 0
+    /// Whether the next report was brought forward by losses: its short window is then half a
+    /// second, so loss that began a moment ago is not diluted by a clean second.
+    var earlyReportDue = false
+    private var reportedLost = [UInt64](repeating: 0, count: LaneID.maxLanes)
+    private var reportedExpected = [UInt64](repeating: 0, count: LaneID.maxLanes)
+    private var reportedLossRate = [Double](repeating: 0, count: LaneID.maxLanes)
     var counters = PeerCounters()
     var up = false
     var lastHeard: UInt64 = 0
@@ -84,8 +92,37 @@ final class PeerSession {
         if meteredStream[lane.index] != current {
             meteredStream[lane.index] = current
             meter.reset()
+            reportedLost[lane.index] = 0
+            reportedExpected[lane.index] = 0
         }
         meter.record(header.sequence, now: now)
+        // Loss appearing: report now rather than at the next interval, so the sender's code is up
+        // about a round trip after the first losses are judged, not up to a report interval later.
+        let index = lane.index
+        let lost = meter.total.lost
+        guard lost >= reportedLost[index] &+ Self.earlyReportLosses, nextReport > now,
+            now >= lastReportAt &+ Self.earlyReportSpacingNanoseconds
+        else { return }
+        let expected = meter.total.expected &- min(meter.total.expected, reportedExpected[index])
+        if Double(lost - reportedLost[index]) > 4 * reportedLossRate[index] * Double(expected) + Double(Self.earlyReportLosses) {
+            nextReport = now
+            earlyReportDue = true
+            counters.earlyLossReports &+= 1
+        }
+    }
+
+    /// New losses (judged outside congestion) since the last report that, when they are also four
+    /// times what the reported loss rate predicts, bring the next report forward.
+    static let earlyReportLosses: UInt64 = 8
+    /// Reports come no closer together than this.
+    static let earlyReportSpacingNanoseconds: UInt64 = 50_000_000
+
+    /// Notes what the meter of the peer's lane `lane` had judged when a report about it went out.
+    func noteReported(lane: LaneID, total: LossWindow, longLossRate: Double, now: UInt64) {
+        reportedLost[lane.index] = total.lost
+        reportedExpected[lane.index] = total.expected
+        reportedLossRate[lane.index] = longLossRate
+        lastReportAt = now
     }
 
     /// The loss meter of the peer's lane `lane`, if it is decoded here.

@@ -147,6 +147,10 @@ enum MetricCatalog {
             help: "Loss reports sent to the peer (what this gateway measured of the peer's streams).",
             value: { $0.lossReportsSent }),
         CounterMetric(
+            name: "maelstrom_loss_reports_early_total",
+            help: "Loss reports sent before their interval because losses appeared (counted in maelstrom_loss_reports_sent_total too).",
+            value: { $0.earlyLossReports }),
+        CounterMetric(
             name: "maelstrom_loss_reports_received_total",
             help: "Loss reports received from the peer.",
             value: { $0.lossReportsReceived }),
