@@ -312,7 +312,7 @@ public final class Gateway {
                 stream: stream, shortMilliseconds: UInt16(shortNanoseconds / 1_000_000), longMilliseconds: 10_000,
                 short: meter.window(nanoseconds: shortNanoseconds, now: now),
                 long: meter.window(nanoseconds: 10_000_000_000, now: now))
-            session.noteReported(lane: remote, total: meter.total, longLossRate: report.long.lossRate, now: now)
+            session.noteReported(lane: remote, total: meter.total, long: report.long, now: now)
             output.send(toPeer: peer, capacity: total) { slot in
                 report.write(to: slot + WireFormat.envelopeSize)
                 WireFormat.writeEnvelope(slot, type: .lossReport, lane: lane, protection: protection)

@@ -28,8 +28,9 @@ final class PeerSession {
     /// second, so loss that began a moment ago is not diluted by a clean second.
     var earlyReportDue = false
     private var reportedLost = [UInt64](repeating: 0, count: LaneID.maxLanes)
+    private var reportedBursts = [UInt64](repeating: 0, count: LaneID.maxLanes)
     private var reportedExpected = [UInt64](repeating: 0, count: LaneID.maxLanes)
-    private var reportedLossRate = [Double](repeating: 0, count: LaneID.maxLanes)
+    private var reportedBurstRate = [Double](repeating: 0, count: LaneID.maxLanes)
     var counters = PeerCounters()
     var up = false
     var lastHeard: UInt64 = 0
@@ -93,35 +94,40 @@ final class PeerSession {
             meteredStream[lane.index] = current
             meter.reset()
             reportedLost[lane.index] = 0
+            reportedBursts[lane.index] = 0
             reportedExpected[lane.index] = 0
         }
         meter.record(header.sequence, now: now)
         // Loss appearing: report now rather than at the next interval, so the sender's code is up
         // about a round trip after the first losses are judged, not up to a report interval later.
+        // Counted in bursts, not losses: a full queue the congestion marks missed loses a few long
+        // bursts, and reporting those early sent a clean link's code up.
         let index = lane.index
-        let lost = meter.total.lost
-        guard lost >= reportedLost[index] &+ Self.earlyReportLosses, nextReport > now,
+        guard meter.total.lost >= reportedLost[index] &+ Self.earlyReportBursts, nextReport > now,
             now >= lastReportAt &+ Self.earlyReportSpacingNanoseconds
         else { return }
-        let expected = meter.total.expected &- min(meter.total.expected, reportedExpected[index])
-        if Double(lost - reportedLost[index]) > 4 * reportedLossRate[index] * Double(expected) + Double(Self.earlyReportLosses) {
+        let total = meter.total
+        let bursts = total.bursts.total &- min(total.bursts.total, reportedBursts[index])
+        let expected = total.expected &- min(total.expected, reportedExpected[index])
+        if bursts >= Self.earlyReportBursts && Double(bursts) > 4 * reportedBurstRate[index] * Double(expected) + Double(Self.earlyReportBursts) {
             nextReport = now
             earlyReportDue = true
             counters.earlyLossReports &+= 1
         }
     }
 
-    /// New losses (judged outside congestion) since the last report that, when they are also four
-    /// times what the reported loss rate predicts, bring the next report forward.
-    static let earlyReportLosses: UInt64 = 8
+    /// New bursts of losses (judged outside congestion) since the last report that, when they are
+    /// also four times what the reported long window predicts, bring the next report forward.
+    static let earlyReportBursts: UInt64 = 8
     /// Reports come no closer together than this.
     static let earlyReportSpacingNanoseconds: UInt64 = 50_000_000
 
     /// Notes what the meter of the peer's lane `lane` had judged when a report about it went out.
-    func noteReported(lane: LaneID, total: LossWindow, longLossRate: Double, now: UInt64) {
+    func noteReported(lane: LaneID, total: LossWindow, long: LossWindow, now: UInt64) {
         reportedLost[lane.index] = total.lost
+        reportedBursts[lane.index] = total.bursts.total
         reportedExpected[lane.index] = total.expected
-        reportedLossRate[lane.index] = longLossRate
+        reportedBurstRate[lane.index] = long.expected == 0 ? 0 : Double(long.bursts.total) / Double(long.expected)
         lastReportAt = now
     }
 
