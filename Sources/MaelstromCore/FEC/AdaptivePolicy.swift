@@ -68,16 +68,6 @@ public struct AdaptivePolicy: Sendable {
     /// frames on the bed) or an outage, and neither is for FEC to repair; taken as evidence it
     /// held a lane at 0.5 overhead for the next connection's whole life.
     public static let implausibleLossRate = 0.05
-    /// Whether `window` has the mark of a queue overflowing rather than of a lossy link: more than
-    /// 0.5 % lost in bursts of more than 5 on average. Slow starts overshooting the bed's queue
-    /// lost 0.99 % in bursts of 12.7, 1.8 % in bursts of 7.9 and 2.7 % in bursts of 12 in a lane's
-    /// first judged second, past the congestion marks, and held the code at 0.1 to 0.15 for two
-    /// seconds of a clean link; the links FEC is for lose less, or in shorter bursts
-    /// (Gilbert–Elliott with bursts of 5 or 20 at 0.25 % is judged as usual). A link that really
-    /// loses that much in such bursts is not followed: its code stays what it was.
-    public static func looksLikeOverflow(_ window: LossWindow) -> Bool {
-        window.lossRate > 0.005 && window.meanBurstLength > 5
-    }
     /// The code in use is kept while its predicted residual and late share stay within this factor
     /// of the target and the limit: estimates from a second or ten of traffic move by that much
     /// (congestion that escaped the receiver's marks, the rate of a TCP sawtooth), and a code that
@@ -269,7 +259,7 @@ public struct AdaptivePolicy: Sendable {
         if let roundTrip = roundTripNanoseconds { self.roundTripNanoseconds = roundTrip }
         let congested = sentMostlyUnjudged(report, now: now, dataFramesSent: dataFramesSent)
         var window = Self.judgedWindow(report)
-        guard window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate, !Self.looksLikeOverflow(window) else {
+        guard window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate else {
             return congested ? stepDownInCongestion(now: now) : nil
         }
         congestedSince = nil
