@@ -124,6 +124,31 @@ struct GatewayTests {
         #expect(pair.a.takeEvents() == [.peerDown(peer: 0)])
     }
 
+    @Test("in adaptive mode, data after a quiet spell brings the next delay probe within a probe interval")
+    func probesFromTheFirstPacket() {
+        let probe = AdaptationSettings.probeIntervalNanoseconds
+        func gateway(_ mode: FECMode) -> Gateway {
+            Gateway(
+                settings: GatewaySettings(
+                    peers: [threePeers[0]], fec: fec, decoder: DecoderParameters(for: fec),
+                    adaptation: AdaptationSettings(mode: mode)),
+                streams: [StreamID(1)], now: 0)
+        }
+        for mode in [FECMode.adaptive, .fixed] {
+            let gateway = gateway(mode)
+            var output = RecordingGatewayOutput()
+            gateway.tick(now: 0, into: &output)
+            #expect(gateway.counters(peer: 0).keepalivesSent == 1)
+            // Idle until 0.4 s: the next keepalive is the interval's, at 1 s.
+            #expect(gateway.nextDeadline >= 1_000_000_000 || gateway.nextDeadline < 400_000_000)
+            var packet = PacketBuilder.udp4(from: "10.1.0.2", to: "10.2.0.9", payload: [1, 2, 3])
+            packet.withUnsafeMutableBytes { gateway.outbound($0, now: 400_000_000, into: &output) }
+            gateway.tick(now: 400_000_000 + probe, into: &output)
+            // Adaptive: the probe goes 50 ms after the first packet; fixed: nothing before 1 s.
+            #expect(gateway.counters(peer: 0).keepalivesSent == (mode == .adaptive ? 2 : 1), "\(mode)")
+        }
+    }
+
     @Test("a restarted peer is taken up again by itself, with no packet lost and no operator step")
     func restart() {
         let pair = GatewayPair()

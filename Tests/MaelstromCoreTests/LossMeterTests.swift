@@ -228,6 +228,24 @@ struct LossMeterCongestionTests {
         #expect(meter.congested.bursts.total == UInt64(lostThere.count - 1))
     }
 
+    @Test("losses wait through lost delay probes for the next sample, so a long overflow is marked whole")
+    func waitsThroughLostProbes() {
+        // 20,000 pps for 1 s, a probe every 1,000 packets; the queue overflows from packet 10,000
+        // to 18,000 (every other packet lost) and the probes there are lost too, but for the one
+        // at 19,000, which finds the queue still full.
+        let meter = LossMeter()
+        let overflow = 10_000..<18_000
+        for index in 0..<40_000 {
+            let lost = overflow.contains(index) && index % 2 == 0
+            if !lost { meter.record(UInt32(index), now: UInt64(index) * 50_000) }
+            guard index % 1000 == 999, !overflow.contains(index) else { continue }
+            meter.noteDelaySample(congested: index == 18_999)
+        }
+        #expect(meter.total.lost == 4000)
+        #expect(meter.congested.lost == 4000, "lost probes must not let an overflow's losses through as the link's")
+        #expect(meter.window(nanoseconds: 4_000_000_000, now: 1_999_950_000).lost == 0)
+    }
+
     @Test("without congested samples every loss is in the windows")
     func keepsAllWithoutCongestion() {
         let lost = Set((50_000..<52_000).filter { $0 % 3 == 0 })

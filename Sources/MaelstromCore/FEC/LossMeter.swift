@@ -104,7 +104,9 @@ public final class LossMeter {
     /// Buckets kept: 64 seconds.
     public static let bucketCount = 256
 
-    private static let ringBits = 4096
+    // Room for positions waiting for a delay sample: at a full queue the probes are lost too, and
+    // a slow start's overflow (sent at twice the link's rate) can outrun three of them in a row.
+    private static let ringBits = 16384
     private let ring: UnsafeMutablePointer<UInt64>
     private let buckets: UnsafeMutablePointer<LossWindow>
 

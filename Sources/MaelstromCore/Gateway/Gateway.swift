@@ -66,6 +66,12 @@ public final class Gateway {
         // The receiver switches to a new stream on the word of a keepalive naming it: let the
         // keepalive go first, so the stream's first packets are not held waiting for one.
         if !session.announced { sendKeepalive(peer, session: session, now: now, into: &output) }
+        // Data after a quiet spell: probe the queue one probe interval from now, not a keepalive
+        // interval after the last one, or a new connection's slow start overflows the queue
+        // before any probe can mark its drops as congestion (they would read as the link's loss).
+        if now &+ AdaptationSettings.probeIntervalNanoseconds < session.nextKeepalive && settings.adaptation.mode == .adaptive {
+            session.nextKeepalive = now &+ AdaptationSettings.probeIntervalNanoseconds
+        }
         withUnsafeMutablePointer(to: &output) { output in
             var sink = PeerFrameSink(
                 output: output, peer: peer, lane: lane, headroom: packet.headroom, tailroom: packet.tailroom,
