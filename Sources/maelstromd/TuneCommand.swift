@@ -103,10 +103,12 @@ struct TuneCommand: ParsableCommand {
         policy.assume(framesPerSecond: ratePPS, roundTripNanoseconds: UInt64(rttMs * 1e6))
         let pick = policy.need(for: window)
         let weights = ResidualModel.burstWeights(window)
-        var codes = policy.ladder
+        let picked = policy.ladder[pick]
+        // Stretched twins only at the rates where the policy may use them.
+        var codes = policy.ladder.filter { policy.allowsStretch($0) }
         if !codes.contains(bound) { codes.append(bound) }
         var candidates: [Candidate] = []
-        for (index, code) in codes.enumerated() {
+        for code in codes {
             var simulated: Double?
             if !noSimulate {
                 simulated = runSimulation(
@@ -115,12 +117,12 @@ struct TuneCommand: ParsableCommand {
             }
             candidates.append(
                 Candidate(
-                    code: code.shortDescription, overhead: Double(code.interleaves.count) / Double(code.r),
+                    code: CodeLadder.label(of: code, bound: bound), overhead: Double(code.interleaves.count) / Double(code.r),
                     sentOverhead: AdaptivePolicy.sentOverhead(of: code, framesPerSecond: ratePPS),
                     predictedResidual: policy.residual(of: code, for: window),
                     lateShare: policy.lateShare(of: code, lossRate: window.lossRate, weights: weights),
                     layersWithinBudget: policy.fastLayers(of: code), simulatedResidual: simulated,
-                    picked: index == pick))
+                    picked: code == picked))
         }
         var histogram: [String: UInt64] = [:]
         for bucket in 0..<BurstHistogram.bucketCount where window.bursts.counts[bucket] > 0 {
@@ -131,7 +133,7 @@ struct TuneCommand: ParsableCommand {
         let answer = Answer(
             loss: model.description, measuredLossRate: window.lossRate, meanBurstLength: window.meanBurstLength,
             burstHistogram: histogram, targetResidual: targetResidual, ratePPS: ratePPS,
-            recoveryBudgetMs: (policy.recoveryBudgetSeconds ?? 0) * 1000, picked: codes[pick].shortDescription, candidates: candidates)
+            recoveryBudgetMs: (policy.recoveryBudgetSeconds ?? 0) * 1000, picked: CodeLadder.label(of: picked, bound: bound), candidates: candidates)
         if json {
             try CommandOutput.printJSON(answer)
         } else {

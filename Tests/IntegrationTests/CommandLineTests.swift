@@ -151,8 +151,16 @@ struct CommandLineTests {
         #expect(pickedOverhead <= 0.04, "\(picked[0])")
         #expect(object["recovery_budget_ms"] as? Double == 50)
         #expect(object["picked"] as? String == picked[0]["code"] as? String)
+        // A clean link at 10,000 frames a second: 5 ms bins close at 50 packets, so the floor's two
+        // layers of r = 62 run at the stretched 7.5 ms deadline; at 20,000 they fill at 5 ms, and
+        // at 1,000 the lane is too slow for a stretch (none is listed).
         let clean = maelstromd("tune --loss none --packets 20000 --no-simulate")
-        #expect(clean.status == 0 && clean.output.contains("policy picks    33[1]"), "\(clean.output)")
+        #expect(clean.status == 0 && clean.output.contains("policy picks    62[1,62]@7.5ms"), "\(clean.output)")
+        let fast = maelstromd("tune --loss none --packets 20000 --no-simulate --rate-pps 20000")
+        #expect(fast.status == 0 && fast.output.contains("policy picks    62[1,62] "), "\(fast.output)")
+        #expect(!fast.output.contains("@7.5ms"), "\(fast.output)")
+        let slow = maelstromd("tune --loss none --packets 20000 --no-simulate --rate-pps 1000")
+        #expect(slow.status == 0 && !slow.output.contains("@7.5ms"), "\(slow.output)")
     }
 
     @Test("simulate reads a trace file")

@@ -80,7 +80,7 @@ struct AdaptivePolicyTests {
         let codes = CodeLadder.codes(bound: bound, decoderWindow: Self.adaptiveWindow, minimumOverhead: 0.03, maximumOverhead: 0.5)
         #expect(codes.count > 40)
         #expect(codes.contains(bound))
-        #expect(Set(codes.map(\.shortDescription)).count == codes.count, "a code appears twice")
+        #expect(Set(codes.map { CodeLadder.label(of: $0, bound: bound) }).count == codes.count, "a code appears twice")
         for (index, code) in codes.enumerated() {
             #expect(try code.validate().isEmpty, "\(code) shares packets between layers")
             #expect(code.nominalOverhead >= 0.03 - 1e-9 && code.nominalOverhead <= 0.5 + 1e-9)
@@ -97,6 +97,33 @@ struct AdaptivePolicyTests {
         let narrow = CodeLadder.codes(bound: bound, decoderWindow: 2048, minimumOverhead: 0.03, maximumOverhead: 0.5)
         #expect(!narrow.contains { $0.r == 62 && $0.c == 2 })
         #expect(narrow.allSatisfy { (($0.r + 1) * $0.interleaves.max()!) <= max(9 * 100, 1024) })
+    }
+
+    @Test("stretched twins wait 1.5 times the deadline, stay within the bound's longest, and are used only at rates where 5 ms bins close part-full")
+    func stretchedTwins() throws {
+        let codes = CodeLadder.codes(bound: bound, decoderWindow: Self.adaptiveWindow, minimumOverhead: 0.03, maximumOverhead: 0.5)
+        let twins = codes.filter { $0.flushAfterNanoseconds != bound.flushAfterNanoseconds }
+        #expect(!twins.isEmpty)
+        let longestBound = bound.interleaves.indices.map { bound.flushDeadline(layer: $0) }.max()!
+        for twin in twins {
+            #expect(twin.flushAfterNanoseconds == 7_500_000 && twin.c >= 2 && twin.r >= CodeLadder.stretchMinimumR)
+            #expect(twin.interleaves.indices.map { twin.flushDeadline(layer: $0) }.max()! <= longestBound, "\(twin)")
+            var base = twin
+            base.flushAfterNanoseconds = bound.flushAfterNanoseconds
+            #expect(codes.contains(base), "\(twin) has no twin at the configured deadline")
+        }
+        let twin = try #require(twins.first { $0.r == 62 && $0.interleaves == [1, 62] })
+        let base = try #require(codes.first { $0.r == 62 && $0.interleaves == [1, 62] && $0.flushAfterNanoseconds == 5_000_000 })
+        // 8,000 frames a second: 40 packets per 5 ms bin, 60 per 7.5 ms one.
+        let mid = policy(framesPerSecond: 8_000, roundTrip: 50_000_000)
+        #expect(mid.allowsStretch(twin) && mid.allowsStretch(base))
+        #expect(AdaptivePolicy.sentOverhead(of: twin, framesPerSecond: 8_000) < AdaptivePolicy.sentOverhead(of: base, framesPerSecond: 8_000))
+        // 17,000: a 5 ms bin fills; 1,000: too slow (a message stream's losses would wait longer); unknown rate: never.
+        #expect(!policy(framesPerSecond: 17_000, roundTrip: 50_000_000).allowsStretch(twin))
+        #expect(!policy(framesPerSecond: 1_000, roundTrip: 50_000_000).allowsStretch(twin))
+        #expect(!policy().allowsStretch(twin) && policy().allowsStretch(base))
+        // Under 0.1 % random loss at 8,000 frames a second the policy takes the twin.
+        #expect(mid.ladder[mid.need(for: measured(.bernoulli(p: 0.001)))] == twin)
     }
 
     @Test("a layer's rebuild time is its bin's fill time at the lane's rate, or its flush deadline when that comes first")

@@ -90,6 +90,25 @@ public struct AdaptivePolicy: Sendable {
             bound: bound, decoderWindow: decoderWindow ?? DecoderParameters(for: bound, mode: settings.mode).windowPackets,
             minimumOverhead: settings.minOverhead, maximumOverhead: settings.maxOverhead)
         self.current = bound
+        self.configuredFlushNanoseconds = bound.flushAfterNanoseconds
+    }
+
+    // The configured code's layer-0 deadline: codes with a longer one are stretched twins.
+    private let configuredFlushNanoseconds: UInt64
+
+    /// The least packets a bin of the configured deadline must hold at this lane's rate before a
+    /// stretched code (`CodeLadder.stretched`) may be used: slower lanes keep the configured
+    /// deadline, since their losses wait for it (a message stream's latency, docs/RESULTS.md).
+    public static let stretchMinimumMembers = 20.0
+
+    /// Whether `code` may be used at this lane's rate: a code of the configured deadline always;
+    /// a stretched one only while a bin of the configured deadline would close part-full (holding
+    /// fewer than r packets) yet hold at least `stretchMinimumMembers`.
+    public func allowsStretch(_ code: FECParameters) -> Bool {
+        guard code.flushAfterNanoseconds > configuredFlushNanoseconds else { return true }
+        guard let rate = framesPerSecond else { return false }
+        let members = rate * Double(configuredFlushNanoseconds) / 1e9
+        return members < Double(code.r) && members >= Self.stretchMinimumMembers
     }
 
     /// For tools (`maelstromd tune`): what the policy would know of a lane sending
@@ -216,6 +235,7 @@ public struct AdaptivePolicy: Sendable {
             // A code never sends less than its nominal overhead, and the ladder is in nominal
             // order: past the tie limit of the cheapest candidate nothing can be picked.
             if code.nominalOverhead > cheapest * (1 + Self.tieTolerance) + 1e-9 { break }
+            guard allowsStretch(code) else { continue }
             let residual = rate > 0 ? ResidualModel.residual(of: modelled(code), lossRate: rate, weights: weights) * Self.modelMargin : 0
             if residual > settings.targetResidual {
                 if residual < lowest.residual * 0.999 { lowest = (index, residual) }
@@ -361,6 +381,7 @@ public struct AdaptivePolicy: Sendable {
     /// more than `lateShareLimit` (what makes a code one `need` may pick).
     /// `band` widens both bounds (see `holdBand`).
     public func qualifies(_ code: FECParameters, for window: LossWindow, band: Double = 1) -> Bool {
+        guard allowsStretch(code) else { return false }
         let rate = min(1, window.lossRate)
         guard rate > 0 else { return true }
         let weights = ResidualModel.burstWeights(window)

@@ -73,9 +73,43 @@ public enum CodeLadder {
             }
         }
         if !codes.contains(bound) && (try? bound.validate()) != nil { codes.append(bound) }
+        codes += stretched(codes, bound: bound)
         return codes.sorted {
-            $0.nominalOverhead != $1.nominalOverhead
-                ? $0.nominalOverhead < $1.nominalOverhead : ($0.interleaves.max() ?? 0) > ($1.interleaves.max() ?? 0)
+            if $0.nominalOverhead != $1.nominalOverhead { return $0.nominalOverhead < $1.nominalOverhead }
+            if $0.interleaves.max() != $1.interleaves.max() { return ($0.interleaves.max() ?? 0) > ($1.interleaves.max() ?? 0) }
+            return $0.flushAfterNanoseconds < $1.flushAfterNanoseconds
         }
+    }
+
+    /// How much longer than the configured deadline a stretched code's bins may wait to fill.
+    public static let stretchFactor = 1.5
+    /// The least r given a stretched twin: below it a bin of the configured deadline fills at
+    /// the rates where a stretch is allowed (`AdaptivePolicy.allowsStretch`) and saves little.
+    public static let stretchMinimumR = 33
+
+    /// Twins of `codes`' multi-layer codes of r ≥ `stretchMinimumR` whose layer-0 deadline is
+    /// `stretchFactor` times the configured one (deeper layers scale with it). At 8,000 frames a
+    /// second a 5 ms bin closes with 40 packets, so 62 [1, 62] sends 0.05 instead of 0.032; at
+    /// 7.5 ms it holds 60. Only twins whose longest deadline stays within the bound's, so the
+    /// peer's decoder (whose hold time is sized from the bound) still waits long enough.
+    static func stretched(_ codes: [FECParameters], bound: FECParameters) -> [FECParameters] {
+        let longestBound = bound.interleaves.indices.map { bound.flushDeadline(layer: $0) }.max() ?? bound.flushAfterNanoseconds
+        let flush = UInt64((Double(bound.flushAfterNanoseconds) * stretchFactor).rounded())
+        var twins: [FECParameters] = []
+        for code in codes where code.c >= 2 && code.r >= stretchMinimumR && code.flushAfterNanoseconds == bound.flushAfterNanoseconds {
+            var twin = code
+            twin.flushAfterNanoseconds = flush
+            let longest = twin.interleaves.indices.map { twin.flushDeadline(layer: $0) }.max() ?? flush
+            guard longest <= longestBound, !codes.contains(twin), !twins.contains(twin) else { continue }
+            twins.append(twin)
+        }
+        return twins
+    }
+
+    /// A code's name in tables and logs: `shortDescription`, with its flush deadline when it is
+    /// not the configured one (a stretched twin).
+    public static func label(of code: FECParameters, bound: FECParameters) -> String {
+        guard code.flushAfterNanoseconds != bound.flushAfterNanoseconds else { return code.shortDescription }
+        return "\(code.shortDescription)@\(Double(code.flushAfterNanoseconds) / 1e6)ms"
     }
 }
