@@ -138,7 +138,7 @@ enum DecoderSection {
                 section.location(of: "window").warning(
                     "window \(decoder.windowPackets) is shorter than the span of a deepest-layer repair ((r+1)·\(deepest) = \(span) packets): those repairs arrive after their packets have left the window"))
         }
-        let longest = fec.interleaves.indices.map { fec.flushDeadline(layer: $0) }.max() ?? fec.flushAfterNanoseconds
+        let longest = fec.longestFlushDeadline
         if decoder.holdNanoseconds < longest {
             warnings.append(
                 section.location(of: "hold").warning(

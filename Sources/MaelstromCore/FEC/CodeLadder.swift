@@ -93,14 +93,12 @@ public enum CodeLadder {
     /// 7.5 ms it holds 60. Only twins whose longest deadline stays within the bound's, so the
     /// peer's decoder (whose hold time is sized from the bound) still waits long enough.
     static func stretched(_ codes: [FECParameters], bound: FECParameters) -> [FECParameters] {
-        let longestBound = bound.interleaves.indices.map { bound.flushDeadline(layer: $0) }.max() ?? bound.flushAfterNanoseconds
         let flush = UInt64((Double(bound.flushAfterNanoseconds) * stretchFactor).rounded())
         var twins: [FECParameters] = []
         for code in codes where code.c >= 2 && code.r >= stretchMinimumR && code.flushAfterNanoseconds == bound.flushAfterNanoseconds {
             var twin = code
             twin.flushAfterNanoseconds = flush
-            let longest = twin.interleaves.indices.map { twin.flushDeadline(layer: $0) }.max() ?? flush
-            guard longest <= longestBound, !codes.contains(twin), !twins.contains(twin) else { continue }
+            guard twin.longestFlushDeadline <= bound.longestFlushDeadline, !codes.contains(twin), !twins.contains(twin) else { continue }
             twins.append(twin)
         }
         return twins

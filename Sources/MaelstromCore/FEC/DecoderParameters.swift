@@ -36,7 +36,7 @@ public struct DecoderParameters: Sendable, Equatable {
         let deepest = fec.interleaves.max() ?? 1
         var window = mode == .adaptive ? Self.adaptiveWindowPackets : 1024
         while window < 2 * (fec.r + 1) * deepest { window *= 2 }
-        let longestDeadline = (0..<fec.c).map { fec.flushDeadline(layer: $0) }.max() ?? fec.flushAfterNanoseconds
+        let longestDeadline = fec.longestFlushDeadline
         self.init(
             maxPacketSize: fec.maxPacketSize,
             windowPackets: window,

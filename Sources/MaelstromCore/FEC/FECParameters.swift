@@ -50,6 +50,11 @@ public struct FECParameters: Sendable, Equatable, CustomStringConvertible {
         return flushAfterNanoseconds &* max(scale, 1)
     }
 
+    /// The longest flush deadline of any layer (the deepest layer's), in nanoseconds.
+    public var longestFlushDeadline: UInt64 {
+        interleaves.indices.map { flushDeadline(layer: $0) }.max() ?? flushAfterNanoseconds
+    }
+
     /// Checks every rule and returns warnings for legal but weak choices.
     ///
     /// Throws for values the codec cannot run with; warns when two layers' repairs can share more
