@@ -69,6 +69,11 @@ struct TuneCommand: ParsableCommand {
         var ratePPS: Double
         var recoveryBudgetMs: Double
         var picked: String
+        /// Whether the pick meets the target and the late limit; when no code does, the policy's
+        /// fallback (on a message lane, the code that stalls the fewest packets).
+        var pickedMeetsTarget: Bool
+        /// Whether the rate makes this a message lane (`AdaptivePolicy.isMessageLane`).
+        var messageLane: Bool
         var candidates: [Candidate]
     }
 
@@ -133,7 +138,8 @@ struct TuneCommand: ParsableCommand {
         let answer = Answer(
             loss: model.description, measuredLossRate: window.lossRate, meanBurstLength: window.meanBurstLength,
             burstHistogram: histogram, targetResidual: targetResidual, ratePPS: ratePPS,
-            recoveryBudgetMs: (policy.recoveryBudgetSeconds ?? 0) * 1000, picked: CodeLadder.label(of: picked, bound: bound), candidates: candidates)
+            recoveryBudgetMs: (policy.recoveryBudgetSeconds ?? 0) * 1000, picked: CodeLadder.label(of: picked, bound: bound),
+            pickedMeetsTarget: policy.qualifies(picked, for: window), messageLane: policy.isMessageLane, candidates: candidates)
         if json {
             try CommandOutput.printJSON(answer)
         } else {
@@ -167,8 +173,10 @@ struct TuneCommand: ParsableCommand {
             String(format: "measured        loss %.4f%%, mean burst %.2f packets", answer.measuredLossRate * 100, answer.meanBurstLength),
             "bursts          " + answer.burstHistogram.sorted { (UInt64($0.key.split(separator: "-")[0]) ?? 0) < (UInt64($1.key.split(separator: "-")[0]) ?? 0) }
                 .map { "\($0.key): \($0.value)" }.joined(separator: ", "),
-            "policy picks    \(answer.picked) for a residual below \(answer.targetResidual) (model × \(AdaptivePolicy.modelMargin) margin)"
-                + String(format: " and at most %.0e rebuilt later than %.1f ms, at %.0f packets/s", AdaptivePolicy.lateShareLimit, answer.recoveryBudgetMs, answer.ratePPS),
+            "policy picks    \(answer.picked) \(answer.pickedMeetsTarget ? "for" : "as no code meets") a residual below \(answer.targetResidual) (model × \(AdaptivePolicy.modelMargin) margin)"
+                + String(format: " and at most %.0e rebuilt later than %.1f ms, at %.0f packets/s", AdaptivePolicy.lateShareLimit, answer.recoveryBudgetMs, answer.ratePPS)
+                + (answer.pickedMeetsTarget ? "" : answer.messageLane ? ": the one stalling the fewest packets, late or lost (a message lane)" : ": the closest")
+                + (answer.messageLane && answer.pickedMeetsTarget ? " (a message lane)" : ""),
             "",
             pad("code", 22) + pad("overhead", 10) + pad("sent", 8) + pad("model residual", 16) + pad("late", 10) + pad("fast layers", 13)
                 + "simulated residual",

@@ -161,6 +161,19 @@ struct CommandLineTests {
         #expect(!fast.output.contains("@7.5ms"), "\(fast.output)")
         let slow = maelstromd("tune --loss none --packets 20000 --no-simulate --rate-pps 1000")
         #expect(slow.status == 0 && !slow.output.contains("@7.5ms"), "\(slow.output)")
+        // 1 % at 1,000 frames a second: a message lane (budget two 5 ms deadlines) where no code
+        // within max-overhead meets both rules; the pick stalls the fewest packets.
+        let message = maelstromd("tune --loss bernoulli:0.01 --packets 200000 --no-simulate --rate-pps 1000 --json")
+        try #require(message.status == 0, "\(message.output)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(message.output.utf8)) as? [String: Any])
+        #expect(answer["message_lane"] as? Bool == true && answer["picked_meets_target"] as? Bool == false)
+        #expect(answer["recovery_budget_ms"] as? Double == 10)
+        let rows = try #require(answer["candidates"] as? [[String: Any]])
+        func stalled(_ row: [String: Any]) -> Double { (row["predicted_residual"] as? Double ?? 1) * 3 + (row["late_share"] as? Double ?? 1) }
+        let chosen = try #require(rows.first { $0["picked"] as? Bool == true })
+        for row in rows { #expect(stalled(chosen) <= stalled(row) * 1.001, "\(row) stalls fewer than \(chosen)") }
+        let text = maelstromd("tune --loss bernoulli:0.01 --packets 200000 --no-simulate --rate-pps 1000")
+        #expect(text.output.contains("as no code meets") && text.output.contains("(a message lane)"), "\(text.output)")
     }
 
     @Test("simulate reads a trace file")

@@ -321,9 +321,56 @@ struct AdaptivePolicyTests {
         #expect(abs(AdaptivePolicy.sentOverhead(of: fast.current, framesPerSecond: 1_000) - Double(fast.current.c) / 5) < 1e-9)
         #expect(AdaptivePolicy.sentOverhead(of: fast.current, framesPerSecond: 20_000) == fast.current.nominalOverhead)
         #expect(AdaptivePolicy.sentOverhead(of: fast.current, framesPerSecond: nil) == fast.current.nominalOverhead)
-        // Its code rebuilds within the round trip: every layer's deadline is, or what the slow ones rebuild is rare.
-        #expect(slow.lateShare(of: slow.current, lossRate: onePercent.lossRate, weights: ResidualModel.burstWeights(onePercent)) <= AdaptivePolicy.lateShareLimit)
-        #expect(slow.qualifies(slow.current, for: onePercent), "slow lane: \(slow.current)")
+        // A message lane: no code within max-overhead meets the target and rebuilds within its budget
+        // (two 5 ms deadlines), so it runs the one that stalls the fewest packets of the ladder (late
+        // or never rebuilt): two layers, the second closing within 20 ms.
+        #expect(slow.isMessageLane && !fast.isMessageLane)
+        #expect(!slow.ladder.contains { slow.qualifies($0, for: onePercent) })
+        #expect(slow.current.c >= 2 && (AdaptivePolicy.recoveryTime(of: slow.current, layer: 1, framesPerSecond: 1_000) ?? 1) <= 0.02, "slow lane: \(slow.current)")
+        #expect(slow.current.nominalOverhead <= settings.maxOverhead + 1e-9)
+        let weights = ResidualModel.burstWeights(onePercent)
+        func stalled(_ code: FECParameters) -> Double {
+            slow.residual(of: code, for: onePercent) * AdaptivePolicy.modelMargin + slow.lateShare(of: code, lossRate: onePercent.lossRate, weights: weights)
+        }
+        for code in slow.ladder { #expect(stalled(slow.current) <= stalled(code) * 1.001, "\(code) stalls fewer than \(slow.current)") }
+    }
+
+    @Test("a message lane's budget is two flush deadlines: at 1,000 frames a second under 1 % loss its second layer rebuilds within 20 ms, in the codec too")
+    func messageLane() throws {
+        let roundTrip: UInt64 = 50_000_000
+        let slow = policy(framesPerSecond: 1_000, roundTrip: roundTrip)
+        #expect(slow.isMessageLane && slow.recoveryBudgetSeconds == 0.01)
+        // 4,000 frames a second fill a 5 ms bin with 20: a bulk lane, judged by the round trip.
+        let bulk = policy(framesPerSecond: 4_000, roundTrip: roundTrip)
+        #expect(!bulk.isMessageLane && bulk.recoveryBudgetSeconds == 0.05)
+        #expect(!policy().isMessageLane)
+        // A budget the operator set is kept.
+        let set = policy(framesPerSecond: 1_000, settings: AdaptationSettings(mode: .adaptive, recoveryBudget: .fixed(nanoseconds: 30_000_000)))
+        #expect(set.recoveryBudgetSeconds == 0.03)
+
+        let onePercent = measured(.bernoulli(p: 0.01), packets: 400_000, seed: 5)
+        let picked = slow.ladder[slow.need(for: onePercent)]
+        #expect(picked.c >= 2 && picked.nominalOverhead <= settings.maxOverhead + 1e-9, "\(picked)")
+        let second = try #require(AdaptivePolicy.recoveryTime(of: picked, layer: 1, framesPerSecond: 1_000))
+        #expect(second <= 0.02, "\(picked): second layer closes within \(second) s")
+        // What the round-trip budget picked: the same cost or more, a second layer within 40 ms.
+        var asBulk = AdaptivePolicy(settings: AdaptationSettings(mode: .adaptive, recoveryBudget: .fixed(nanoseconds: roundTrip)), bound: bound)
+        asBulk.assume(framesPerSecond: 1_000, roundTripNanoseconds: roundTrip)
+        let before = asBulk.ladder[asBulk.need(for: onePercent)]
+        let beforeSecond = try #require(AdaptivePolicy.recoveryTime(of: before, layer: 1, framesPerSecond: 1_000))
+        #expect(beforeSecond >= 2 * second, "round-trip budget: \(before)")
+        #expect(AdaptivePolicy.sentOverhead(of: picked, framesPerSecond: 1_000) <= AdaptivePolicy.sentOverhead(of: before, framesPerSecond: 1_000) + 1e-9)
+
+        // The codec agrees: at 1,000 packets a second under 1 % loss the pick rebuilds every packet
+        // it rebuilds within 25 ms (its second layer's fill, plus the interleave's wait to send a
+        // full bin's repair), the round-trip budget's pick takes twice as long for some.
+        func recovery(_ code: FECParameters) -> SimulationReport {
+            runSimulation(SimulationConfig(parameters: code, loss: .bernoulli(p: 0.01), packets: 100_000, packetSize: 200, packetsPerSecond: 1_000, seed: 11))
+        }
+        let quick = recovery(picked), slower = recovery(before)
+        #expect(quick.recovered > 500 && quick.recoveryLatencyMs.max <= 25, "\(picked): \(quick.recoveryLatencyMs)")
+        #expect(slower.recoveryLatencyMs.max >= 2 * quick.recoveryLatencyMs.max, "\(before): \(slower.recoveryLatencyMs)")
+        #expect(quick.residualLoss <= 1e-4)
     }
 
     @Test("fixed mode never switches; a report with too few packets, or losing more than FEC is for, is not acted on")
