@@ -2,7 +2,8 @@
 # Adaptive FEC through a loss schedule on the test bed (issue #10): one TCP Reno connection for the
 # whole schedule (default none → 1 % → Gilbert–Elliott → none, 20 s each) through adaptive
 # gateways; per second the goodput, the code's overhead and what was unrecoverable; per phase the
-# median and least goodput after the phase's first 2 s, the median overhead and the residual
+# median and least goodput after the phase's first 2 s, the median overhead, the residual and the
+# frames the receiver saw lost to congestion (a full queue: TCP's to see, not FEC's to repair)
 # (compare with scripts/adaptive-figures.sh's steady figures). Writes docs/results/adaptive/schedule.csv. Root.
 #
 #   scripts/adaptive-schedule.sh [--phase-seconds S] [--rate MBIT] [--delay MS] [--cc reno] [--min-overhead X] [--bin DIR] [--out CSV]
@@ -50,23 +51,24 @@ sleep "$(python3 -c "import time; print(max(0, $bed_start + $offset - time.time(
 ip netns exec "${PREFIX}hostA" iperf3 -c 10.2.0.2 -p 5201 -C "$CC" -t $((total - offset)) -i 1 -J </dev/null >"$WORK/iperf.json" 2>&1 &
 ipid=$!
 mkdir -p "$(dirname "$OUT")"
-echo "second,phase,loss,goodput_mbit,overhead_sent,unrecoverable,data_received" >"$OUT"
-declare -a DATA REP UNREC RECV
+echo "second,phase,loss,goodput_mbit,overhead_sent,unrecoverable,data_received,congestion_lost" >"$OUT"
+declare -a DATA REP UNREC RECV CONG
 for t in $(seq "$offset" "$total"); do
   sleep "$(python3 -c "import time; print(max(0, $bed_start + $t - time.time()))")"
   DATA[$t]=$(metric maelstrom_data_frames_sent_total); REP[$t]=$(metric maelstrom_repair_frames_sent_total)
   UNREC[$t]=$(bed_metric gwB maelstrom_packets_unrecoverable_total); RECV[$t]=$(bed_metric gwB maelstrom_data_frames_received_total)
+  CONG[$t]=$(bed_metric gwB maelstrom_wan_congestion_lost_total)
 done
 wait $ipid || true
 bed_stop_gateways
 python3 - "$WORK/iperf.json" "$offset" "$PHASE" "$OUT" "${PHASES[*]}" \
-  "$(for t in $(seq "$offset" "$total"); do printf '%s:%s:%s:%s:%s ' "$t" "${DATA[$t]}" "${REP[$t]}" "${UNREC[$t]}" "${RECV[$t]}"; done)" <<'PY'
+  "$(for t in $(seq "$offset" "$total"); do printf '%s:%s:%s:%s:%s:%s ' "$t" "${DATA[$t]}" "${REP[$t]}" "${UNREC[$t]}" "${RECV[$t]}" "${CONG[$t]}"; done)" <<'PY'
 import json, statistics, sys
 path, offset, phase, out, phases, samples = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split(), sys.argv[6].split()
 rows = {}
 for item in samples:
-    t, d, r, u, v = item.split(":")
-    rows[int(t)] = tuple(float(x) for x in (d, r, u, v))
+    t, d, r, u, v, g = item.split(":")
+    rows[int(t)] = tuple(float(x or 0) for x in (d, r, u, v, g))
 intervals = json.load(open(path))["intervals"]
 per_phase = {}
 with open(out, "a") as f:
@@ -76,19 +78,22 @@ with open(out, "a") as f:
         mbit = interval["sum"]["bits_per_second"] / 1e6
         a, b = rows.get(second), rows.get(second + 1)
         if a and b and b[0] > a[0]:
-            overhead, unrec, recv = (b[1] - a[1]) / (b[0] - a[0]), b[2] - a[2], b[3] - a[3]
+            overhead, unrec, recv, cong = (b[1] - a[1]) / (b[0] - a[0]), b[2] - a[2], b[3] - a[3], b[4] - a[4]
         else:
-            overhead, unrec, recv = 0.0, 0.0, 0.0
-        f.write(f"{second},{p + 1},\"{phases[p]}\",{mbit:.1f},{overhead:.3f},{unrec:.0f},{recv:.0f}\n")
-        per_phase.setdefault(p, []).append((second - p * phase, mbit, overhead, unrec, recv))
-print(f"{'phase':6} {'loss':22} {'median Mbit/s (after 2 s)':>26} {'min':>6} {'overhead':>9} {'residual':>10}")
+            overhead, unrec, recv, cong = 0.0, 0.0, 0.0, 0.0
+        f.write(f"{second},{p + 1},\"{phases[p]}\",{mbit:.1f},{overhead:.3f},{unrec:.0f},{recv:.0f},{cong:.0f}\n")
+        per_phase.setdefault(p, []).append((second - p * phase, mbit, overhead, unrec, recv, cong))
+# The residual counts every frame the decoder gave up on; "congestion-lost" is how many frames the
+# receiver's congestion marks saw lost while the queue was full (a slow start's overflow), which
+# Maelstrom leaves to TCP on purpose (docs/TUNING.md §1).
+print(f"{'phase':6} {'loss':22} {'median Mbit/s (after 2 s)':>26} {'min':>6} {'overhead':>9} {'residual':>10} {'congestion-lost':>16}")
 for p in sorted(per_phase):
     steady = [row for row in per_phase[p] if row[0] >= 2]
     if not steady:
         continue
     goodput = [row[1] for row in steady]
-    unrec = sum(row[3] for row in per_phase[p]); recv = sum(row[4] for row in per_phase[p])
+    unrec = sum(row[3] for row in per_phase[p]); recv = sum(row[4] for row in per_phase[p]); cong = sum(row[5] for row in per_phase[p])
     overhead = statistics.median(row[2] for row in steady)
-    print(f"{p + 1:<6} {phases[p]:22} {statistics.median(goodput):>26.1f} {min(goodput):>6.1f} {overhead:>9.3f} {unrec / max(1, recv + unrec):>10.1e}")
+    print(f"{p + 1:<6} {phases[p]:22} {statistics.median(goodput):>26.1f} {min(goodput):>6.1f} {overhead:>9.3f} {unrec / max(1, recv + unrec):>10.1e} {cong:>16.0f}")
 PY
 echo "rows in $OUT"
