@@ -124,6 +124,25 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
         if now >= nextPublish {
             publish(now: now)
             nextPublish = now &+ publishInterval
+            adoptOtherLanesEvidence()
+            try sender.flush(now: now)
+        }
+    }
+
+    /// Hands each peer's policy on this lane, while it has judged nothing of its own, the window
+    /// another lane judged on the same path (the one with the most packets): once a second,
+    /// through the snapshots the lanes publish, so no state is shared on the packet path.
+    private func adoptOtherLanesEvidence() {
+        let peers = gateway.settings.peers.indices.filter { gateway.wantsPathEvidence(peer: PeerID($0)) }
+        guard !peers.isEmpty else { return }
+        let lanes = board.readLanes()
+        for index in peers {
+            var best: LossWindow? = nil
+            for (lane, snapshot) in lanes.enumerated() where lane != gateway.lane.index {
+                guard let snapshot, index < snapshot.peers.count, let window = snapshot.peers[index].fec.pathEvidence else { continue }
+                if window.expected > (best?.expected ?? 0) { best = window }
+            }
+            if let best { gateway.adopt(pathEvidence: best, peer: PeerID(index), into: &output) }
         }
     }
 

@@ -30,8 +30,16 @@ final class PeerEventLog: Sendable {
             // Info, not notice: adaptive FEC changes codes as loss comes and goes, which is normal.
             let rate = decision.framesPerSecond.map { String(format: "%.0f frames/s", $0) } ?? "rate not known yet"
             let budget = decision.recoveryBudgetSeconds.map { String(format: "budget %.1f ms", $0 * 1000) } ?? "budget not known yet"
+            let loss = String(format: "%.4f%% loss, mean burst %.1f", decision.lossRate * 100, decision.meanBurstLength)
+            let judged: String
+            switch decision.basis {
+            case .judged: judged = "judged \(loss)"
+            case .congested: judged = "path congested, too little judged"
+            case .congestedSinceWindow: judged = "path congested, judged by the last window before the queue filled: \(loss)"
+            case .otherLane: judged = "judged on another lane to this peer: \(loss)"
+            }
             logger.info(
-                "fec code for peer \(peerNames[peer.index]) on \(lane): r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) flush=\(Double(code.flushAfterNanoseconds) / 1e6)ms overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (\(decision.congested ? "path congested, too little judged" : String(format: "judged %.4f%% loss, mean burst %.1f", decision.lossRate * 100, decision.meanBurstLength)), \(rate), \(budget); predicted residual \(String(format: "%.1e", decision.predictedResidual)), late \(String(format: "%.1e", decision.lateShare)))")
+                "fec code for peer \(peerNames[peer.index]) on \(lane): r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) flush=\(Double(code.flushAfterNanoseconds) / 1e6)ms overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (\(judged), \(rate), \(budget); predicted residual \(String(format: "%.1e", decision.predictedResidual)), late \(String(format: "%.1e", decision.lateShare)))")
         }
     }
 }

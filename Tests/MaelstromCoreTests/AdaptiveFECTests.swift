@@ -18,6 +18,13 @@ private func report(_ window: LossWindow, stream: StreamID = StreamID(1)) -> Los
     LossReportFrame(stream: stream, shortMilliseconds: 1000, longMilliseconds: 10_000, short: window, long: window)
 }
 
+/// A window of `expected` packets that lost `lost` of them one at a time.
+private func singleLosses(expected: UInt64, lost: UInt64) -> LossWindow {
+    var bursts = BurstHistogram()
+    for _ in 0..<lost { bursts.record(length: 1) }
+    return LossWindow(expected: expected, lost: lost, bursts: bursts, unrecovered: 0)
+}
+
 @Suite("Residual model")
 struct ResidualModelTests {
     // Loss rates where the simulator sees enough unrecovered packets to compare with.
@@ -302,6 +309,85 @@ struct AdaptivePolicyTests {
         #expect(protected.nominalOverhead > fresh.current.nominalOverhead)
     }
 
+    @Test("a policy that has judged nothing takes another lane's window once, as its own first window would be taken; its own first window still moves it at once")
+    func adoptsOtherLane() {
+        let tenth = measured(.bernoulli(p: 0.001), packets: 80_000, seed: 3)
+        var fresh = AdaptivePolicy(settings: settings, bound: bound)
+        #expect(fresh.takesPathEvidence)
+        let code = fresh.adopt(tenth)
+        #expect(code == fresh.ladder[fresh.need(for: tenth, margin: AdaptivePolicy.stepDownMargin)] && code != bound)
+        #expect(fresh.decision.basis == .otherLane && !fresh.takesPathEvidence && fresh.pathEvidence == nil)
+        #expect(fresh.adopt(measured(.bernoulli(p: 0.01), packets: 80_000, seed: 3)) == nil)
+        // An idle lane whose last reports saw nothing (rate 0: a message lane) judges it as a lane
+        // of unknown rate, not by the message lanes' rules.
+        var idle = AdaptivePolicy(settings: settings, bound: bound)
+        _ = idle.consider(report(LossWindow()), now: 0, dataFramesSent: 0)
+        _ = idle.consider(report(LossWindow()), now: 250_000_000, dataFramesSent: 0)
+        #expect(idle.isMessageLane && idle.framesPerSecond == 0)
+        #expect(idle.adopt(tenth) == code && idle.isMessageLane, "an idle lane took \(idle.current), a fresh one \(code.map { "\($0)" } ?? "nothing")")
+        // Its own first window (1 % here) is judged as a first window: at once.
+        let onePercent = measured(.bernoulli(p: 0.01), packets: 16_000, seed: 5)
+        _ = fresh.consider(report(onePercent), now: 250_000_000)
+        #expect(fresh.qualifies(fresh.current, for: onePercent) && fresh.decision.basis == .judged)
+        // A window too thin or implausible is not taken; a lane with a window of its own takes none.
+        var thin = AdaptivePolicy(settings: settings, bound: bound)
+        #expect(thin.adopt(LossWindow(expected: 100, lost: 0, bursts: BurstHistogram(), unrecovered: 0)) == nil && thin.takesPathEvidence)
+        #expect(thin.adopt(LossWindow(expected: 10_000, lost: 900, bursts: BurstHistogram(), unrecovered: 0)) == nil)
+        var judging = AdaptivePolicy(settings: settings, bound: bound)
+        _ = judging.consider(report(tenth), now: 0)
+        #expect(!judging.takesPathEvidence && judging.pathEvidence != nil)
+        // A congested path before any window of its own falls to what the taken window needs.
+        var congested = AdaptivePolicy(settings: settings, bound: bound)
+        let borrowed = congested.adopt(onePercent)
+        let thinReport = LossWindow(expected: 300, lost: 0, bursts: BurstHistogram(), unrecovered: 0)
+        for step in UInt64(0)...12 {
+            _ = congested.consider(report(thinReport), now: step * 250_000_000, dataFramesSent: step * 2_000, roundTripNanoseconds: 50_000_000)
+        }
+        #expect(borrowed != nil && congested.current == borrowed, "congestion took the code to \(congested.current) from \(borrowed.map { "\($0)" } ?? "nothing")")
+        #expect(congested.current.nominalOverhead > congested.ladder[congested.need(for: thinReport)].nominalOverhead)
+    }
+
+    @Test("a congested path whose reports judge only the window before the queue filled steps down to what that window needs, without the step-down margin; loss in the thin present still raises the code")
+    func congestedAfterEarlyLoss() {
+        // 8,000 data frames a second. The first second is judged (12 losses in 8,000: 0.15 %); then
+        // a standing queue leaves the peer judging 500 frames a second, and its long window holds
+        // that first second and nothing newer.
+        let early = singleLosses(expected: 8_000, lost: 12)
+        let thinClean = LossWindow(expected: 500, lost: 0, bursts: BurstHistogram(), unrecovered: 0)
+        var policy = AdaptivePolicy(settings: settings, bound: bound)
+        _ = policy.consider(report(early), now: 0, dataFramesSent: 0, roundTripNanoseconds: 50_000_000)
+        let cautious = policy.current
+        #expect(cautious == policy.ladder[policy.need(for: early, margin: AdaptivePolicy.stepDownMargin)])
+        let needed = policy.ladder[policy.need(for: early)]
+        #expect(
+            AdaptivePolicy.sentOverhead(of: needed, framesPerSecond: 8_000) < AdaptivePolicy.sentOverhead(of: cautious, framesPerSecond: 8_000),
+            "the margin costs nothing here, so the case shows nothing: \(cautious) against \(needed)")
+        let frozen = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: thinClean, long: early)
+        var stepped: UInt64?
+        for step in UInt64(1)...16 {
+            let now = step * 250_000_000
+            if policy.consider(frozen, now: now, dataFramesSent: step * 2_000) != nil, stepped == nil {
+                stepped = now
+                #expect(policy.decision.basis == .congestedSinceWindow && policy.decision.lossRate > 0, "the switch is not recorded as the congested path's")
+            }
+        }
+        #expect(policy.current == needed, "held \(policy.current) on a window judged before the queue filled; it needs \(needed)")
+        // Not before the step-down delay (the first congested report is at 250 ms).
+        #expect((stepped ?? 0) >= 1_750_000_000, "stepped down at \(stepped ?? 0) ns")
+        // The same reports without the sender's count (no sign of a full queue) keep the margin.
+        var calm = AdaptivePolicy(settings: settings, bound: bound)
+        _ = calm.consider(report(early), now: 0, dataFramesSent: 0, roundTripNanoseconds: 50_000_000)
+        for step in UInt64(1)...16 { _ = calm.consider(frozen, now: step * 250_000_000) }
+        #expect(calm.current == cautious)
+        // Loss in the thin present that the code cannot carry raises it at once, congestion or not.
+        let thinLossy = singleLosses(expected: 1_800, lost: 36)
+        var longLossy = early
+        longLossy.add(thinLossy)
+        let lossy = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: thinLossy, long: longLossy)
+        let raised = policy.consider(lossy, now: 5_000_000_000, dataFramesSent: 16 * 2_000 + 2_000)
+        #expect(raised != nil && AdaptivePolicy.sentOverhead(of: policy.current, framesPerSecond: 8_000) > AdaptivePolicy.sentOverhead(of: needed, framesPerSecond: 8_000))
+    }
+
     @Test("a slow lane, whose bins all flush at their deadline, is judged by the bins it really fills: what it sends, and when its layers rebuild")
     func slowLane() {
         let onePercent = measured(.bernoulli(p: 0.01), packets: 16_000, seed: 5)
@@ -371,6 +457,57 @@ struct AdaptivePolicyTests {
         #expect(quick.recovered > 500 && quick.recoveryLatencyMs.max <= 25, "\(picked): \(quick.recoveryLatencyMs)")
         #expect(slower.recoveryLatencyMs.max >= 2 * quick.recoveryLatencyMs.max, "\(before): \(slower.recoveryLatencyMs)")
         #expect(quick.residualLoss <= 1e-4)
+    }
+
+    @Test("a lane that stops sending keeps its code and its rate until traffic comes again, and is not taken for a message lane as its rate falls")
+    func idleLaneKeepsItsCode() {
+        let tenth = measured(.bernoulli(p: 0.001), packets: 80_000, seed: 3)
+        var lane = AdaptivePolicy(settings: settings, bound: bound)
+        var sent: UInt64 = 0
+        for step in UInt64(0)...12 {
+            sent = step * 2_000
+            _ = lane.consider(report(tenth), now: step * 250_000_000, dataFramesSent: sent, roundTripNanoseconds: 50_000_000)
+        }
+        let busy = lane.current
+        let rate = lane.framesPerSecond ?? 0
+        #expect(abs(rate - 8_000) < 100 && !lane.isMessageLane)
+        // The transfer ends: three seconds of reports with nothing sent (the windows still hold its loss).
+        for step in UInt64(13)...24 {
+            #expect(lane.consider(report(tenth), now: step * 250_000_000, dataFramesSent: sent, roundTripNanoseconds: 50_000_000) == nil)
+        }
+        #expect(lane.current == busy && !lane.isMessageLane && lane.framesPerSecond == rate, "went to \(lane.current) at \(lane.framesPerSecond ?? 0) frames/s")
+        // Traffic again: judged at once.
+        let onePercent = measured(.bernoulli(p: 0.01), packets: 16_000, seed: 5)
+        _ = lane.consider(report(onePercent), now: 25 * 250_000_000, dataFramesSent: sent + 2_000, roundTripNanoseconds: 50_000_000)
+        #expect(lane.current != busy && lane.qualifies(lane.current, for: onePercent, band: AdaptivePolicy.holdBand))
+    }
+
+    @Test("a lane leaves the message lanes only once its rate is clearly above the threshold, so an ACK lane's sawtooth around it keeps one budget")
+    func messageLaneHysteresis() {
+        var lane = AdaptivePolicy(settings: settings, bound: bound)
+        var sent: UInt64 = 0
+        var now: UInt64 = 0
+        let clean = LossWindow(expected: 16_000, lost: 0, bursts: BurstHistogram(), unrecovered: 0)
+        // Two seconds of reports at `rate` frames a second: the smoothed rate comes within a tenth of the step.
+        func run(at rate: UInt64) {
+            for _ in 0..<8 {
+                now += 250_000_000
+                sent += rate / 4
+                _ = lane.consider(report(clean), now: now, dataFramesSent: sent, roundTripNanoseconds: 50_000_000)
+            }
+        }
+        run(at: 3_000)
+        #expect(lane.isMessageLane)
+        // 4,400 frames a second (22 per 5 ms bin): above the threshold, inside the band.
+        run(at: 4_400)
+        #expect(lane.isMessageLane && lane.recoveryBudgetSeconds == 0.01, "left the message lanes at \(lane.framesPerSecond ?? 0) frames/s")
+        run(at: 5_400)
+        #expect(!lane.isMessageLane && lane.recoveryBudgetSeconds == 0.05)
+        // Back to 4,400: a bulk lane until the rate falls below the threshold itself.
+        run(at: 4_400)
+        #expect(!lane.isMessageLane)
+        run(at: 3_600)
+        #expect(lane.isMessageLane)
     }
 
     @Test("fixed mode never switches; a report with too few packets, or losing more than FEC is for, is not acted on")
@@ -504,6 +641,42 @@ struct AdaptiveGatewayTests {
         // once a delay probe covers them, then reported early and 25 ms on the way).
         let after = raisedAfter ?? .max
         #expect(after <= 300_000_000, "raised \(Double(after) / 1e6) ms after the loss began")
+    }
+
+    @Test("a lane that has judged nothing takes what another lane to the same peer judged, once, and leaves its starting code for it")
+    func otherLaneEvidence() {
+        let pair = GatewayPair(seed: 4, adaptation: AdaptationSettings(mode: .adaptive))
+        pair.lossAToB = LossProcess(model: .bernoulli(p: 0.001), seed: 11)
+        _ = Self.traffic(pair, seconds: 4, rate: 8000, from: 0)
+        let peer = PeerID(0)
+        guard let judged = pair.a.pathEvidence(peer: peer) else {
+            Issue.record("four seconds of reports left lane 0 without a judged window")
+            return
+        }
+        #expect(judged.lost > 0 && !pair.a.wantsPathEvidence(peer: peer))
+        // Site A's second lane: same settings, its own stream, no traffic yet.
+        let laneOne = Gateway(settings: pair.a.settings, lane: 1, streams: [5], now: pair.now)
+        let start = laneOne.code(peer: peer)
+        #expect(laneOne.wantsPathEvidence(peer: peer) && laneOne.pathEvidence(peer: peer) == nil)
+        var output = RecordingGatewayOutput()
+        laneOne.adopt(pathEvidence: judged, peer: peer, into: &output)
+        let taken = laneOne.code(peer: peer)
+        #expect(taken.nominalOverhead < start.nominalOverhead / 2, "kept \(taken) for 0.1 % loss")
+        #expect(taken.nominalOverhead >= 0.03 - 1e-9)
+        let events = laneOne.takeEvents()
+        #expect(events.contains { if case .codeChanged(_, let code, let decision) = $0 { code == taken && decision.basis == .otherLane } else { false } })
+        #expect(laneOne.counters(peer: peer).codeSwitches == 1)
+        // Once: a window of 1 % loss offered later does not move it; the lane's own reports will.
+        #expect(!laneOne.wantsPathEvidence(peer: peer))
+        laneOne.adopt(pathEvidence: LossWindow(expected: 16_000, lost: 160, bursts: judged.bursts, unrecovered: 0), peer: peer, into: &output)
+        #expect(laneOne.code(peer: peer) == taken)
+        // A fixed-mode gateway takes nothing.
+        var fixed = pair.a.settings
+        fixed.adaptation.mode = .fixed
+        let fixedLane = Gateway(settings: fixed, lane: 1, streams: [6], now: pair.now)
+        #expect(!fixedLane.wantsPathEvidence(peer: peer))
+        fixedLane.adopt(pathEvidence: judged, peer: peer, into: &output)
+        #expect(fixedLane.code(peer: peer) == start)
     }
 }
 

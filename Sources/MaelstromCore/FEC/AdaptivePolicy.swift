@@ -34,12 +34,16 @@ public struct AdaptivePolicy: Sendable {
     // The last window with enough packets judged outside congestion (nil before one): what a
     // congested path falls back to, judged again at the lane's rate of the moment.
     private var evidence: LossWindow? = nil
+    // Another lane's window to the same peer, taken while this lane had judged none of its own.
+    private var borrowed: LossWindow? = nil
     // Since when the peer's reports have judged too little of what this lane sent (a full queue).
     private var congestedSince: UInt64? = nil
     // This lane's data frames sent to the peer at the previous report, and when.
     private var sentAtLastReport: (frames: UInt64, at: UInt64)? = nil
     // Whether `framesPerSecond` comes from this lane's own count yet.
     private var rateMeasured = false
+    // Whether the lane, its rate measured, sent no data frame since the previous report.
+    private var wentIdle = false
     // The window of the report being considered.
     private var judged: LossWindow? = nil
 
@@ -116,6 +120,8 @@ public struct AdaptivePolicy: Sendable {
     public mutating func assume(framesPerSecond: Double?, roundTripNanoseconds: UInt64?) {
         self.framesPerSecond = framesPerSecond
         self.roundTripNanoseconds = roundTripNanoseconds
+        isMessageLane = false
+        classifyLane()
     }
 
     /// The recovery budget in seconds: the fixed one, or the path's round trip (`unmeasuredBudgetSeconds`
@@ -135,10 +141,24 @@ public struct AdaptivePolicy: Sendable {
     /// `stretchMinimumMembers` packets: a paced stream (messages, requests, the ACKs of a slow
     /// transfer) rather than a bulk one. Every rebuild such a lane waits for stalls the messages
     /// behind the lost one, and its repairs cost little bandwidth, so rebuild time comes first
-    /// (`messageLaneBudgetFlushes`, and `need`'s fallback). Not known before the rate is.
-    public var isMessageLane: Bool {
-        guard let rate = framesPerSecond else { return false }
-        return rate * Double(configuredFlushNanoseconds) / 1e9 < Self.stretchMinimumMembers
+    /// (`messageLaneBudgetFlushes`, and `need`'s fallback). False before the rate is known; a
+    /// message lane stays one until its bins would hold `messageLaneHysteresis` times the threshold.
+    public private(set) var isMessageLane = false
+
+    /// How far above `stretchMinimumMembers` a message lane's rate must rise before it is judged as
+    /// a bulk lane again. The ACK lane of a 100 Mbit/s Reno transfer carries about 4,000 frames a
+    /// second, right at the threshold, and its sawtooth moves that by a third: without a band the
+    /// lane's budget went from 10 ms to the round trip and back with it.
+    public static let messageLaneHysteresis = 1.25
+
+    // Judges the lane again after its rate changed.
+    private mutating func classifyLane() {
+        guard let rate = framesPerSecond else {
+            isMessageLane = false
+            return
+        }
+        let members = rate * Double(configuredFlushNanoseconds) / 1e9
+        isMessageLane = members < Self.stretchMinimumMembers * (isMessageLane ? Self.messageLaneHysteresis : 1)
     }
 
     /// A message lane's recovery budget (with the default, round-trip one) in configured flush
@@ -312,11 +332,19 @@ public struct AdaptivePolicy: Sendable {
         guard settings.mode == .adaptive else { return nil }
         if let roundTrip = roundTripNanoseconds { self.roundTripNanoseconds = roundTrip }
         let congested = sentMostlyUnjudged(report, now: now, dataFramesSent: dataFramesSent)
+        // A lane that sent nothing since the last report has gone idle: its code waits for the next
+        // flow, judged at that flow's rate. Judged at a rate falling to nothing, a bulk lane became
+        // a message lane as its transfer ended and took 16 [1, 16] (0.125), which the next transfer
+        // on the lane then started with (the bed's logs, docs/TUNING.md §4).
+        guard !wentIdle else { return nil }
         var window = Self.judgedWindow(report)
         guard window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate else {
             return congested ? stepDownInCongestion(now: now) : nil
         }
-        congestedSince = nil
+        // A congested path whose last second the peer judged too little of: the window judged is
+        // the long one, which holds the seconds before the queue filled and nothing newer.
+        let judgedOnlyThePast = congested && report.short.expected < Self.minimumSample
+        if !judgedOnlyThePast { congestedSince = nil }
         // A report is the peer's word, authenticated but not trusted to be consistent.
         window.lost = min(window.lost, window.expected)
         window.unrecovered = min(window.unrecovered, window.expected)
@@ -330,13 +358,18 @@ public struct AdaptivePolicy: Sendable {
         let stale = report.short.expected < Self.minimumSample && report.short.lost == 0
         // The configured code a lane starts with is a precaution, not a measured need: the first
         // window judged clean enough takes it down at once, not after `stepDownAfter`.
-        let firstEvidence = evidence == nil
+        let firstEvidence = evidence == nil  // also after `adopt`: the lane's own first window
         if !stale { evidence = window }
         if !stale && !qualifies(current, for: window, band: Self.holdBand) {
             // Up at once: the code in use is predicted to leave too much, or to rebuild too late.
             lowerNeed = nil
             return move(to: need(for: window))
         }
+        // Stepping down with `stepDownMargin` waits for clearly lower loss, which a window that no
+        // longer moves never shows: on the bed (Reno, 100 Mbit/s, 0.1 %), a lane that first judged
+        // 0.145 % held 33 [1, 33] (0.06 overhead) for 13 s of a standing queue, and the transfer
+        // kept 0.87 of the loss-free goodput where 62 [1, 62] kept 0.91.
+        if judgedOnlyThePast { return stepDownInCongestion(now: now) }
         let down = need(for: window, margin: Self.stepDownMargin)
         // Down: clearly cheaper. Aside: more layers for about the same cost (a lane that first
         // judged at a slow start's rate keeps a single layer the clean link's floor outdoes).
@@ -356,6 +389,39 @@ public struct AdaptivePolicy: Sendable {
         guard now >= lowerSince, now - lowerSince >= settings.stepDownAfterNanoseconds, let target = lowerNeed else { return nil }
         lowerNeed = nil
         return move(to: target)
+    }
+
+    /// The last window this lane judged outside congestion (nil before one): what its path loses,
+    /// for the gateway's other lanes to the same peer (`adopt`).
+    public var pathEvidence: LossWindow? { evidence }
+
+    /// Whether `adopt` would take another lane's window: adaptive, and nothing judged or taken yet.
+    public var takesPathEvidence: Bool { settings.mode == .adaptive && evidence == nil && borrowed == nil }
+
+    /// Takes `window`, judged by another lane sending to the same peer, while this lane has judged
+    /// nothing of its own; returns the code to switch to, or nil. The loss is the path's, not the
+    /// lane's, so the configured code a lane starts with need not wait for the lane's own first
+    /// report: on the bed (Reno, 100 Mbit/s, 0.1 %), a transfer that started on a lane other than
+    /// the warm-up's ran 8 [1, 10, 100] (0.375) for its first 2 s and 0.07–0.10 for 3 s more, and
+    /// kept 0.87 of the loss-free goodput where one on the warm-up's lane kept 0.91. Taken once,
+    /// with `stepDownMargin` as a first window of the lane's own is, and judged at an unknown rate;
+    /// the lane's own reports rule after.
+    public mutating func adopt(_ window: LossWindow) -> FECParameters? {
+        guard takesPathEvidence, window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate
+        else { return nil }
+        borrowed = window
+        // Judged as for a lane of unknown rate: an idle lane's rate (near nothing, a message
+        // lane's) says nothing of the flow to come, and a bulk lane's code is the cheap guess; on
+        // the bed an idle lane took 4 [1, 4] (0.5) and the transfer that came next started there.
+        let (rate, messageLane) = (framesPerSecond, isMessageLane)
+        (framesPerSecond, isMessageLane) = (nil, false)
+        defer { (framesPerSecond, isMessageLane) = (rate, messageLane) }
+        judged = window
+        defer { judged = nil }
+        decide(window)
+        let code = move(to: need(for: window, margin: Self.stepDownMargin))
+        decision.basis = .otherLane
+        return code
     }
 
     /// The window a report is judged by: the long one (10 s), whose bursts are numerous enough for a
@@ -429,38 +495,47 @@ public struct AdaptivePolicy: Sendable {
     /// Whether the peer judged less than a quarter of the frames this lane sent over the report's
     /// short window (estimated from the sending rate since the previous report).
     private mutating func sentMostlyUnjudged(_ report: LossReportFrame, now: UInt64, dataFramesSent: UInt64?) -> Bool {
+        wentIdle = false
         guard let sent = dataFramesSent else { return false }
         defer { sentAtLastReport = (sent, now) }
         guard let last = sentAtLastReport, now > last.at, sent >= last.frames else {
             if !rateMeasured && report.shortMilliseconds > 0 {
                 // Before two reports: the rate the peer saw, at most (its window may predate the traffic).
                 framesPerSecond = Double(report.short.expected) * 1000 / Double(report.shortMilliseconds)
+                classifyLane()
             }
             return false
         }
+        // Idle: the rate it had is kept for the next flow's first reports to smooth from.
+        wentIdle = rateMeasured && sent == last.frames
+        guard !wentIdle else { return false }
         let perNanosecond = Double(sent - last.frames) / Double(now - last.at)
         // Smoothed over about a second of reports: a TCP sawtooth moves the rate by a third.
         framesPerSecond = rateMeasured ? (framesPerSecond ?? 0) * 0.75 + perNanosecond * 1e9 * 0.25 : perNanosecond * 1e9
         rateMeasured = true
+        classifyLane()
         let sentInShortWindow = perNanosecond * Double(report.shortMilliseconds) * 1e6
         return sentInShortWindow >= Double(Self.minimumSample) && Double(report.short.expected) * 4 < sentInShortWindow
     }
 
-    /// A path congested for `stepDownAfter` with no judged window: repairing a full queue's drops
-    /// only hides congestion from TCP (which then keeps the queue full, and the repairs take its
-    /// room), so the code falls to what the last judged window needed, or to the cheapest code
-    /// when none was ever judged (the configured code it starts with was only a precaution).
+    /// A path congested for `stepDownAfter` with no window judged, or only one from before the
+    /// queue filled: repairing a full queue's drops only hides congestion from TCP (which then
+    /// keeps the queue full, and the repairs take its room), so the code falls to what the last
+    /// judged window needed, without `stepDownMargin` (no newer window can confirm it), or to the
+    /// cheapest code when none was ever judged (the configured code it starts with was only a
+    /// precaution). The code still goes up at once if the judged window asks for it.
     private mutating func stepDownInCongestion(now: UInt64) -> FECParameters? {
         let since = congestedSince ?? now
         congestedSince = since
         guard now >= since, now - since >= settings.stepDownAfterNanoseconds else { return nil }
-        let target = evidence.map { need(for: $0) } ?? floorIndex
+        let target = (evidence ?? borrowed).map { need(for: $0) } ?? floorIndex
         guard cost(ladder[target]) < cost(current) else { return nil }
         lowerNeed = nil
-        // No window to judge by: the decision records the rate and budget, and no loss.
-        decide(LossWindow())
-        decision.congested = true
-        return move(to: target)
+        let code = move(to: target)
+        // With no window judged, the decision records the rate and budget, and no loss.
+        if judged == nil { decide(LossWindow()) }
+        decision.basis = judged == nil ? .congested : .congestedSinceWindow
+        return code
     }
 
     /// The code a clean link runs: what `need` picks for no loss at all.
@@ -500,9 +575,21 @@ public struct CodeDecision: Sendable, Equatable {
     public var predictedResidual: Double = 0
     /// The share of packets the current code rebuilds later than the budget.
     public var lateShare: Double = 0
-    /// Whether the code changed because the path was congested (the peer judged too little of
-    /// what was sent), with no window judged.
-    public var congested = false
+    /// What the decision rests on.
+    public var basis = Basis.judged
+
+    /// What a decision rests on.
+    public enum Basis: Sendable, Equatable {
+        /// A window of this lane's that the peer judged.
+        case judged
+        /// Nothing: the path was congested (the peer judged too little of what was sent) for the
+        /// step-down delay, and the code fell to what the last judged window needed.
+        case congested
+        /// The path congested, and the only window judged one from before the queue filled.
+        case congestedSinceWindow
+        /// A window judged on another lane to the same peer, before this lane judged one.
+        case otherLane
+    }
 
     /// An empty decision (before the first report).
     public init() {}

@@ -158,6 +158,28 @@ public final class Gateway {
         }
     }
 
+    /// The last window this lane's adaptive policy for `peer` judged outside congestion.
+    public func pathEvidence(peer: PeerID) -> LossWindow? { sessions[peer.index].policy.pathEvidence }
+
+    /// Whether this lane's adaptive policy for `peer` would take another lane's window (`adopt`):
+    /// it has judged none of its own yet.
+    public func wantsPathEvidence(peer: PeerID) -> Bool {
+        sessions[peer.index].policy.takesPathEvidence
+    }
+
+    /// Gives this lane's adaptive policy for `peer` a window another lane judged on the same path
+    /// (`AdaptivePolicy.adopt`): a lane that has judged nothing yet leaves its starting code for
+    /// what the path needs. Switches the code (into `output`) and records the event if it changed.
+    public func adopt<Output: GatewayOutput>(pathEvidence window: LossWindow, peer: PeerID, into output: inout Output) {
+        let session = sessions[peer.index]
+        guard let code = session.policy.adopt(window) else { return }
+        withUnsafeMutablePointer(to: &output) { output in
+            var frames = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
+            session.switchCode(to: code, flushingInto: &frames)
+        }
+        events.append(.codeChanged(peer: peer, code: code, decision: session.policy.decision))
+    }
+
     /// Whether a repair frame from `peer`'s lane `lane` with `header` would be thrown away (every
     /// member already here), so the lane need not authenticate and decrypt it. Counted as skipped.
     @inline(__always)

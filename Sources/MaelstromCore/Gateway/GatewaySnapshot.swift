@@ -151,6 +151,10 @@ public struct PeerFECView: Sendable, Equatable {
     public var lastSecond = LossWindow()
     public var lastTenSeconds = LossWindow()
     public var lastMinute = LossWindow()
+    /// The last window the adaptive policy judged outside congestion, of the peer's reports on
+    /// this gateway's streams (the lane's, or across lanes the one with the most packets): what the
+    /// path to the peer loses, which a lane that has judged nothing yet takes (`Gateway.adopt`).
+    public var pathEvidence: LossWindow? = nil
 
     /// An empty view.
     public init() {}
@@ -168,6 +172,7 @@ public struct PeerFECView: Sendable, Equatable {
         lastSecond.add(other.lastSecond)
         lastTenSeconds.add(other.lastTenSeconds)
         lastMinute.add(other.lastMinute)
+        if let theirs = other.pathEvidence, theirs.expected > (pathEvidence?.expected ?? 0) { pathEvidence = theirs }
     }
 }
 
@@ -190,6 +195,7 @@ extension Gateway {
                 fec.lastSecond = measuredLoss(peer: peer, nanoseconds: 1_000_000_000, now: now)
                 fec.lastTenSeconds = measuredLoss(peer: peer, nanoseconds: 10_000_000_000, now: now)
                 fec.lastMinute = measuredLoss(peer: peer, nanoseconds: 60_000_000_000, now: now)
+                fec.pathEvidence = pathEvidence(peer: peer)
                 view.fec = fec
                 return view
             },
