@@ -42,8 +42,6 @@ public struct AdaptivePolicy: Sendable {
     private var sentAtLastReport: (frames: UInt64, at: UInt64)? = nil
     // Whether `framesPerSecond` comes from this lane's own count yet.
     private var rateMeasured = false
-    // Whether the lane, its rate measured, sent no data frame since the previous report.
-    private var wentIdle = false
     // The window of the report being considered.
     private var judged: LossWindow? = nil
 
@@ -331,12 +329,13 @@ public struct AdaptivePolicy: Sendable {
     ) -> FECParameters? {
         guard settings.mode == .adaptive else { return nil }
         if let roundTrip = roundTripNanoseconds { self.roundTripNanoseconds = roundTrip }
-        let congested = sentMostlyUnjudged(report, now: now, dataFramesSent: dataFramesSent)
+        let sending = observeSending(report, now: now, dataFramesSent: dataFramesSent)
         // A lane that sent nothing since the last report has gone idle: its code waits for the next
         // flow, judged at that flow's rate. Judged at a rate falling to nothing, a bulk lane became
         // a message lane as its transfer ended and took 16 [1, 16] (0.125), which the next transfer
         // on the lane then started with (the bed's logs, docs/TUNING.md §4).
-        guard !wentIdle else { return nil }
+        guard sending != .idle else { return nil }
+        let congested = sending == .mostlyUnjudged
         var window = Self.judgedWindow(report)
         guard window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate else {
             return congested ? stepDownInCongestion(now: now) : nil
@@ -492,11 +491,21 @@ public struct AdaptivePolicy: Sendable {
     /// What `code` sends at this lane's rate (`sentOverhead`).
     private func cost(_ code: FECParameters) -> Double { Self.sentOverhead(of: code, framesPerSecond: framesPerSecond) }
 
-    /// Whether the peer judged less than a quarter of the frames this lane sent over the report's
-    /// short window (estimated from the sending rate since the previous report).
-    private mutating func sentMostlyUnjudged(_ report: LossReportFrame, now: UInt64, dataFramesSent: UInt64?) -> Bool {
-        wentIdle = false
-        guard let sent = dataFramesSent else { return false }
+    /// What this lane's sending says next to a report.
+    private enum Sending {
+        /// Sending (or its count not known), the peer judging enough of it.
+        case judged
+        /// Sending, the peer judging less than a quarter of it: a full queue on the path.
+        case mostlyUnjudged
+        /// Nothing sent since the previous report, the rate measured before.
+        case idle
+    }
+
+    /// Updates the lane's rate from its count of data frames sent, and says whether the peer judged
+    /// less than a quarter of the frames sent over the report's short window (estimated from the
+    /// sending rate since the previous report), or whether the lane went idle.
+    private mutating func observeSending(_ report: LossReportFrame, now: UInt64, dataFramesSent: UInt64?) -> Sending {
+        guard let sent = dataFramesSent else { return .judged }
         defer { sentAtLastReport = (sent, now) }
         guard let last = sentAtLastReport, now > last.at, sent >= last.frames else {
             if !rateMeasured && report.shortMilliseconds > 0 {
@@ -504,18 +513,18 @@ public struct AdaptivePolicy: Sendable {
                 framesPerSecond = Double(report.short.expected) * 1000 / Double(report.shortMilliseconds)
                 classifyLane()
             }
-            return false
+            return .judged
         }
         // Idle: the rate it had is kept for the next flow's first reports to smooth from.
-        wentIdle = rateMeasured && sent == last.frames
-        guard !wentIdle else { return false }
+        if rateMeasured && sent == last.frames { return .idle }
         let perNanosecond = Double(sent - last.frames) / Double(now - last.at)
         // Smoothed over about a second of reports: a TCP sawtooth moves the rate by a third.
         framesPerSecond = rateMeasured ? (framesPerSecond ?? 0) * 0.75 + perNanosecond * 1e9 * 0.25 : perNanosecond * 1e9
         rateMeasured = true
         classifyLane()
         let sentInShortWindow = perNanosecond * Double(report.shortMilliseconds) * 1e6
-        return sentInShortWindow >= Double(Self.minimumSample) && Double(report.short.expected) * 4 < sentInShortWindow
+        let fewJudged = sentInShortWindow >= Double(Self.minimumSample) && Double(report.short.expected) * 4 < sentInShortWindow
+        return fewJudged ? .mostlyUnjudged : .judged
     }
 
     /// A path congested for `stepDownAfter` with no window judged, or only one from before the

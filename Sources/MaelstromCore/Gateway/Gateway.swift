@@ -145,10 +145,7 @@ public final class Gateway {
                     report, now: now, dataFramesSent: session.encoderCounters.dataFrames,
                     roundTripNanoseconds: session.roundTripFloor.value)
                 {
-                    var frames = PeerFrameSink(
-                        output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
-                    session.switchCode(to: code, flushingInto: &frames)
-                    events.append(.codeChanged(peer: peer, code: code, decision: session.policy.decision))
+                    switchCode(of: session, peer: peer, to: code, output: output)
                 }
             }
         }
@@ -173,10 +170,16 @@ public final class Gateway {
     public func adopt<Output: GatewayOutput>(pathEvidence window: LossWindow, peer: PeerID, into output: inout Output) {
         let session = sessions[peer.index]
         guard let code = session.policy.adopt(window) else { return }
-        withUnsafeMutablePointer(to: &output) { output in
-            var frames = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
-            session.switchCode(to: code, flushingInto: &frames)
-        }
+        withUnsafeMutablePointer(to: &output) { output in switchCode(of: session, peer: peer, to: code, output: output) }
+    }
+
+    // Switches `session`'s encoder to the code its policy picked, the old one's frames into `output`,
+    // and records the change.
+    private func switchCode<Output: GatewayOutput>(
+        of session: PeerSession, peer: PeerID, to code: FECParameters, output: UnsafeMutablePointer<Output>
+    ) {
+        var frames = PeerFrameSink(output: output, peer: peer, lane: lane, headroom: 0, tailroom: 0, protection: settings.framing)
+        session.switchCode(to: code, flushingInto: &frames)
         events.append(.codeChanged(peer: peer, code: code, decision: session.policy.decision))
     }
 
