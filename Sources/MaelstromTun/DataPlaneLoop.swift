@@ -137,10 +137,10 @@ public final class DataPlaneLoop<Device: PacketDevice, Transport: DatagramTransp
         guard !peers.isEmpty else { return }
         let lanes = board.readLanes()
         for index in peers {
-            var best: LossWindow? = nil
+            var best: PathEvidence? = nil
             for (lane, snapshot) in lanes.enumerated() where lane != gateway.lane.index {
-                guard let snapshot, index < snapshot.peers.count, let window = snapshot.peers[index].fec.pathEvidence else { continue }
-                if window.expected > (best?.expected ?? 0) { best = window }
+                guard let snapshot, index < snapshot.peers.count, let evidence = snapshot.peers[index].fec.pathEvidence else { continue }
+                if evidence.window.expected > (best?.window.expected ?? 0) { best = evidence }
             }
             if let best { gateway.adopt(pathEvidence: best, peer: PeerID(index), into: &output) }
         }

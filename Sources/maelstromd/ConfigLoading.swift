@@ -18,7 +18,8 @@ extension GatewayConfig {
             peers: peers.map { PeerSettings(name: $0.name, endpoint: $0.endpoint, subnets: $0.subnets, lanes: $0.lanes) },
             fec: fec, decoder: decoder, keepaliveIntervalNanoseconds: keepaliveInterval,
             peerTimeoutNanoseconds: peerTimeout, clampMSS: clampMSS,
-            framing: security == .none ? .plaintext : .sealed, adaptation: adaptation)
+            framing: security == .none ? .plaintext : .sealed, adaptation: adaptation,
+            recordsJudgements: logLevel == .debug || logLevel == .trace)
     }
 }
 

@@ -39,7 +39,36 @@ final class PeerEventLog: Sendable {
             case .otherLane: judged = "judged on another lane to this peer: \(loss)"
             }
             logger.info(
-                "fec code for peer \(peerNames[peer.index]) on \(lane): r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) flush=\(Double(code.flushAfterNanoseconds) / 1e6)ms overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (\(judged), \(rate), \(budget); predicted residual \(String(format: "%.1e", decision.predictedResidual)), late \(String(format: "%.1e", decision.lateShare)))")
+                "fec code for peer \(peerNames[peer.index]) on \(lane): \(Self.describe(code)) overhead \(Int((code.nominalOverhead * 1000).rounded()) / 10)% (\(judged), \(rate), \(budget); predicted residual \(String(format: "%.1e", decision.predictedResidual)), late \(String(format: "%.1e", decision.lateShare)))")
+        case .reportJudged(let peer, let judgement, let code):
+            logger.debug("loss report of peer \(peerNames[peer.index]) on \(lane): \(Self.describe(judgement)); code \(Self.describe(code))")
         }
+    }
+
+    private static func describe(_ code: FECParameters) -> String {
+        "r=\(code.r) interleaves=\(code.interleaves.map(String.init).joined(separator: ",")) flush=\(Double(code.flushAfterNanoseconds) / 1e6)ms"
+    }
+
+    // One report's judgement, for the debug log: what was judged and why the code stayed or moved.
+    private static func describe(_ judgement: ReportJudgement) -> String {
+        let window = judgement.window
+        var text = String(
+            format: "judged %llu packets (short window %llu), %.4f%% loss in %llu bursts", window.expected, judgement.shortExpected,
+            window.lossRate * 100, window.bursts.total)
+        if judgement.stale { text += ", stale" }
+        if judgement.congested { text += ", congested" }
+        if let congested = judgement.congestedForNanoseconds { text += String(format: " for %.2f s", Double(congested) / 1e9) }
+        switch judgement.verdict {
+        case .notJudged: text += ": not judged"
+        case .idle: text = "lane idle: not judged"
+        case .unjudged: text += ": too little or implausible, not acted on"
+        case .judgedOnlyThePast: text += ": only the seconds before the queue filled"
+        case .raised: text += ": raised"
+        case .kept: text += ": kept"
+        case .steppedDown: text += ": stepped down"
+        case .waitingToStepDown(let target, let since):
+            text += String(format: ": waiting %.2f s to step down to ", Double(since) / 1e9) + describe(target)
+        }
+        return text
     }
 }

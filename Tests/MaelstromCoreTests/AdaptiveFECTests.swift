@@ -309,36 +309,65 @@ struct AdaptivePolicyTests {
         #expect(protected.nominalOverhead > fresh.current.nominalOverhead)
     }
 
+    @Test("the step-down margin is two standard errors of the window's count of bursts, within its floor and ceiling; at the bed's 0.1 % it steps down to a cheaper code than the fixed 1.5 did")
+    func stepDownMarginFollowsBursts() {
+        #expect(AdaptivePolicy.stepDownMargin(for: LossWindow()) == AdaptivePolicy.stepDownMargin)
+        #expect(AdaptivePolicy.stepDownMargin(for: singleLosses(expected: 8_000, lost: 8)) == AdaptivePolicy.stepDownMargin)
+        let eighty = AdaptivePolicy.stepDownMargin(for: singleLosses(expected: 80_000, lost: 80))
+        #expect(abs(eighty - (1 + 2 / 80.0.squareRoot())) < 1e-12)
+        #expect(AdaptivePolicy.stepDownMargin(for: singleLosses(expected: 800_000, lost: 8_000)) == AdaptivePolicy.stepDownMarginFloor)
+        // A burst of five is one event: 16 bursts of five say as little as 16 single losses.
+        var bursts = BurstHistogram()
+        for _ in 0..<16 { bursts.record(length: 5) }
+        #expect(AdaptivePolicy.stepDownMargin(for: LossWindow(expected: 80_000, lost: 80, bursts: bursts, unrecovered: 0)) == AdaptivePolicy.stepDownMargin)
+        // Reno at 100 Mbit/s (8,000 data frames a second), 0.1 % random loss, a 10 s window.
+        let tenth = measured(.bernoulli(p: 0.001), packets: 80_000, seed: 3)
+        var lane = policy(framesPerSecond: 8_000, roundTrip: 50_000_000)
+        _ = lane.consider(report(tenth), now: 0)
+        let cautious = lane.ladder[lane.need(for: tenth, margin: AdaptivePolicy.stepDownMargin)]
+        #expect(lane.current == lane.ladder[lane.need(for: tenth, margin: AdaptivePolicy.stepDownMargin(for: tenth))])
+        #expect(
+            AdaptivePolicy.sentOverhead(of: lane.current, framesPerSecond: 8_000) < AdaptivePolicy.sentOverhead(of: cautious, framesPerSecond: 8_000),
+            "took \(lane.current), the fixed margin \(cautious): the case shows nothing")
+        #expect(lane.qualifies(lane.current, for: tenth))
+    }
+
     @Test("a policy that has judged nothing takes another lane's window once, as its own first window would be taken; its own first window still moves it at once")
     func adoptsOtherLane() {
         let tenth = measured(.bernoulli(p: 0.001), packets: 80_000, seed: 3)
         var fresh = AdaptivePolicy(settings: settings, bound: bound)
         #expect(fresh.takesPathEvidence)
-        let code = fresh.adopt(tenth)
-        #expect(code == fresh.ladder[fresh.need(for: tenth, margin: AdaptivePolicy.stepDownMargin)] && code != bound)
+        let code = fresh.adopt(PathEvidence(window: tenth))
+        #expect(code == fresh.ladder[fresh.need(for: tenth, margin: AdaptivePolicy.stepDownMargin(for: tenth))] && code != bound)
         #expect(fresh.decision.basis == .otherLane && !fresh.takesPathEvidence && fresh.pathEvidence == nil)
-        #expect(fresh.adopt(measured(.bernoulli(p: 0.01), packets: 80_000, seed: 3)) == nil)
+        #expect(fresh.adopt(PathEvidence(window: measured(.bernoulli(p: 0.01), packets: 80_000, seed: 3))) == nil)
         // An idle lane whose last reports saw nothing (rate 0: a message lane) judges it as a lane
         // of unknown rate, not by the message lanes' rules.
         var idle = AdaptivePolicy(settings: settings, bound: bound)
         _ = idle.consider(report(LossWindow()), now: 0, dataFramesSent: 0)
         _ = idle.consider(report(LossWindow()), now: 250_000_000, dataFramesSent: 0)
         #expect(idle.isMessageLane && idle.framesPerSecond == 0)
-        #expect(idle.adopt(tenth) == code && idle.isMessageLane, "an idle lane took \(idle.current), a fresh one \(code.map { "\($0)" } ?? "nothing")")
+        #expect(idle.adopt(PathEvidence(window: tenth)) == code && idle.isMessageLane, "an idle lane took \(idle.current), a fresh one \(code.map { "\($0)" } ?? "nothing")")
+        // With the other lane's bulk rate it may take a stretched twin, cheaper at that rate.
+        var informed = AdaptivePolicy(settings: settings, bound: bound)
+        let atRate = informed.adopt(PathEvidence(window: tenth, framesPerSecond: 7_000))
+        #expect(atRate != nil && atRate!.flushAfterNanoseconds > bound.flushAfterNanoseconds, "took \(informed.current)")
+        #expect(AdaptivePolicy.sentOverhead(of: informed.current, framesPerSecond: 7_000) < AdaptivePolicy.sentOverhead(of: code!, framesPerSecond: 7_000))
+        #expect(informed.framesPerSecond == nil, "the other lane's rate is not this lane's")
         // Its own first window (1 % here) is judged as a first window: at once.
         let onePercent = measured(.bernoulli(p: 0.01), packets: 16_000, seed: 5)
         _ = fresh.consider(report(onePercent), now: 250_000_000)
         #expect(fresh.qualifies(fresh.current, for: onePercent) && fresh.decision.basis == .judged)
         // A window too thin or implausible is not taken; a lane with a window of its own takes none.
         var thin = AdaptivePolicy(settings: settings, bound: bound)
-        #expect(thin.adopt(LossWindow(expected: 100, lost: 0, bursts: BurstHistogram(), unrecovered: 0)) == nil && thin.takesPathEvidence)
-        #expect(thin.adopt(LossWindow(expected: 10_000, lost: 900, bursts: BurstHistogram(), unrecovered: 0)) == nil)
+        #expect(thin.adopt(PathEvidence(window: LossWindow(expected: 100, lost: 0, bursts: BurstHistogram(), unrecovered: 0))) == nil && thin.takesPathEvidence)
+        #expect(thin.adopt(PathEvidence(window: LossWindow(expected: 10_000, lost: 900, bursts: BurstHistogram(), unrecovered: 0))) == nil)
         var judging = AdaptivePolicy(settings: settings, bound: bound)
         _ = judging.consider(report(tenth), now: 0)
         #expect(!judging.takesPathEvidence && judging.pathEvidence != nil)
         // A congested path before any window of its own falls to what the taken window needs.
         var congested = AdaptivePolicy(settings: settings, bound: bound)
-        let borrowed = congested.adopt(onePercent)
+        let borrowed = congested.adopt(PathEvidence(window: onePercent))
         let thinReport = LossWindow(expected: 300, lost: 0, bursts: BurstHistogram(), unrecovered: 0)
         for step in UInt64(0)...12 {
             _ = congested.consider(report(thinReport), now: step * 250_000_000, dataFramesSent: step * 2_000, roundTripNanoseconds: 50_000_000)
@@ -347,7 +376,7 @@ struct AdaptivePolicyTests {
         #expect(congested.current.nominalOverhead > congested.ladder[congested.need(for: thinReport)].nominalOverhead)
     }
 
-    @Test("a congested path whose reports judge only the window before the queue filled steps down to what that window needs, without the step-down margin; loss in the thin present still raises the code")
+    @Test("a congested path whose reports judge only the window before the queue filled steps down to what that window needs at the least loss it is consistent with; loss in the thin present still raises the code")
     func congestedAfterEarlyLoss() {
         // 8,000 data frames a second. The first second is judged (12 losses in 8,000: 0.15 %); then
         // a standing queue leaves the peer judging 500 frames a second, and its long window holds
@@ -357,8 +386,9 @@ struct AdaptivePolicyTests {
         var policy = AdaptivePolicy(settings: settings, bound: bound)
         _ = policy.consider(report(early), now: 0, dataFramesSent: 0, roundTripNanoseconds: 50_000_000)
         let cautious = policy.current
-        #expect(cautious == policy.ladder[policy.need(for: early, margin: AdaptivePolicy.stepDownMargin)])
-        let needed = policy.ladder[policy.need(for: early)]
+        #expect(cautious == policy.ladder[policy.need(for: early, margin: AdaptivePolicy.stepDownMargin(for: early))])
+        let needed = policy.ladder[policy.need(for: early, margin: AdaptivePolicy.congestedLossFactor(for: early))]
+        #expect(abs(AdaptivePolicy.congestedLossFactor(for: early) - (1 - 2 / 12.0.squareRoot())) < 1e-12)
         #expect(
             AdaptivePolicy.sentOverhead(of: needed, framesPerSecond: 8_000) < AdaptivePolicy.sentOverhead(of: cautious, framesPerSecond: 8_000),
             "the margin costs nothing here, so the case shows nothing: \(cautious) against \(needed)")
@@ -386,6 +416,69 @@ struct AdaptivePolicyTests {
         let lossy = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: thinLossy, long: longLossy)
         let raised = policy.consider(lossy, now: 5_000_000_000, dataFramesSent: 16 * 2_000 + 2_000)
         #expect(raised != nil && AdaptivePolicy.sentOverhead(of: policy.current, framesPerSecond: 8_000) > AdaptivePolicy.sentOverhead(of: needed, framesPerSecond: 8_000))
+    }
+
+    @Test("a window of two losses judged before the queue filled is too thin to hold a congested path's code up: it falls to the cheapest, and loss TCP then sees brings it back")
+    func congestedOnThinEvidence() {
+        // The bed's case: the peer judged 956 frames of a 20 s transfer at 8,000 frames a second.
+        let thin = singleLosses(expected: 956, lost: 2)
+        #expect(AdaptivePolicy.congestedLossFactor(for: thin) == 0 && AdaptivePolicy.congestedLossFactor(for: LossWindow()) == 1)
+        let nothing = LossWindow()
+        var policy = AdaptivePolicy(settings: settings, bound: bound)
+        let first = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: thin, long: thin)
+        _ = policy.consider(first, now: 0, dataFramesSent: 0, roundTripNanoseconds: 50_000_000)
+        let judged = policy.current
+        let blind = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: nothing, long: thin)
+        var basis: CodeDecision.Basis?
+        for step in UInt64(1)...12 where policy.consider(blind, now: step * 250_000_000, dataFramesSent: step * 2_000) != nil {
+            basis = policy.decision.basis
+        }
+        let cheapest = policy.ladder[policy.need(for: singleLosses(expected: 8_000, lost: 0))]
+        #expect(policy.current == cheapest && basis == .congestedSinceWindow, "held \(policy.current), judged first \(judged)")
+        #expect(AdaptivePolicy.sentOverhead(of: judged, framesPerSecond: 8_000) > AdaptivePolicy.sentOverhead(of: cheapest, framesPerSecond: 8_000))
+        // TCP sees what the cheapest code leaves, backs off, and the peer judges again: 0.5 % in a second.
+        let seen = singleLosses(expected: 8_000, lost: 40)
+        var long = thin
+        long.add(seen)
+        let judgedAgain = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: seen, long: long)
+        #expect(policy.consider(judgedAgain, now: 3_250_000_000, dataFramesSent: 26_000) != nil)
+        #expect(policy.qualifies(policy.current, for: seen) && policy.current != cheapest)
+    }
+
+    @Test("a lane's first window of its own moves its code at once even while the path is congested: the code it replaces was a guess")
+    func firstWindowInCongestion() {
+        var lane = AdaptivePolicy(settings: settings, bound: bound)
+        let taken = lane.adopt(PathEvidence(window: singleLosses(expected: 80_000, lost: 80)))
+        #expect(taken != nil && lane.current == taken)
+        let long = singleLosses(expected: 16_000, lost: 16)
+        let thinClean = LossWindow(expected: 500, lost: 0, bursts: BurstHistogram(), unrecovered: 0)
+        // The first report says too little (a thin second without loss), the second comes while
+        // the queue is full: the peer judged 500 of the 2,000 frames sent in its short window.
+        let stale = LossReportFrame(stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: thinClean, long: long)
+        #expect(lane.consider(stale, now: 0, dataFramesSent: 0, roundTripNanoseconds: 50_000_000) == nil)
+        let fresh = LossReportFrame(
+            stream: StreamID(1), shortMilliseconds: 1000, longMilliseconds: 10_000, short: singleLosses(expected: 500, lost: 1), long: long)
+        let change = lane.consider(fresh, now: 250_000_000, dataFramesSent: 2_000)
+        #expect(lane.judgement.congested && lane.framesPerSecond == 8_000)
+        #expect(change != nil && lane.current == lane.ladder[lane.need(for: long, margin: AdaptivePolicy.stepDownMargin(for: long))])
+        #expect(AdaptivePolicy.sentOverhead(of: lane.current, framesPerSecond: 8_000) < AdaptivePolicy.sentOverhead(of: taken!, framesPerSecond: 8_000))
+    }
+
+    @Test("a lane's rate jumping to more than twice its smoothed value is a new flow, taken at once; smaller moves are smoothed")
+    func rateJump() {
+        var lane = AdaptivePolicy(settings: settings, bound: bound)
+        let quiet = LossWindow()
+        // Idle since the gateway started: its rate is 0 and it counts as a message lane.
+        _ = lane.consider(report(quiet), now: 0, dataFramesSent: 0)
+        _ = lane.consider(report(quiet), now: 250_000_000, dataFramesSent: 0)
+        #expect(lane.framesPerSecond == 0 && lane.isMessageLane)
+        _ = lane.consider(report(quiet), now: 500_000_000, dataFramesSent: 2_000)
+        #expect(lane.framesPerSecond == 8_000 && !lane.isMessageLane)
+        // A sawtooth's third is smoothed.
+        _ = lane.consider(report(quiet), now: 750_000_000, dataFramesSent: 2_000 + 1_500)
+        #expect(lane.framesPerSecond == 8_000 * 0.75 + 6_000 * 0.25)
+        _ = lane.consider(report(quiet), now: 1_000_000_000, dataFramesSent: 3_500 + 4_000)
+        #expect(lane.framesPerSecond == 16_000)
     }
 
     @Test("a slow lane, whose bins all flush at their deadline, is judged by the bins it really fills: what it sends, and when its layers rebuild")
@@ -653,7 +746,8 @@ struct AdaptiveGatewayTests {
             Issue.record("four seconds of reports left lane 0 without a judged window")
             return
         }
-        #expect(judged.lost > 0 && !pair.a.wantsPathEvidence(peer: peer))
+        #expect(judged.window.lost > 0 && !pair.a.wantsPathEvidence(peer: peer))
+        #expect(abs((judged.framesPerSecond ?? 0) - 8_000) < 800, "the rate travels with the window: \(judged.framesPerSecond.map { "\($0)" } ?? "none")")
         // Site A's second lane: same settings, its own stream, no traffic yet.
         let laneOne = Gateway(settings: pair.a.settings, lane: 1, streams: [5], now: pair.now)
         let start = laneOne.code(peer: peer)
@@ -668,7 +762,7 @@ struct AdaptiveGatewayTests {
         #expect(laneOne.counters(peer: peer).codeSwitches == 1)
         // Once: a window of 1 % loss offered later does not move it; the lane's own reports will.
         #expect(!laneOne.wantsPathEvidence(peer: peer))
-        laneOne.adopt(pathEvidence: LossWindow(expected: 16_000, lost: 160, bursts: judged.bursts, unrecovered: 0), peer: peer, into: &output)
+        laneOne.adopt(pathEvidence: PathEvidence(window: LossWindow(expected: 16_000, lost: 160, bursts: judged.window.bursts, unrecovered: 0)), peer: peer, into: &output)
         #expect(laneOne.code(peer: peer) == taken)
         // A fixed-mode gateway takes nothing.
         var fixed = pair.a.settings

@@ -23,6 +23,8 @@ public struct AdaptivePolicy: Sendable {
     public private(set) var decision = CodeDecision()
     /// Times the code was changed.
     public private(set) var switches: UInt64 = 0
+    /// What the policy made of its last report (for the debug log: why a code was kept).
+    public private(set) var judgement = ReportJudgement()
     /// This lane's sending rate in data frames a second, smoothed over reports (nil before two).
     public private(set) var framesPerSecond: Double? = nil
     /// The path's round trip between the gateways, in nanoseconds (nil before one is known).
@@ -52,8 +54,43 @@ public struct AdaptivePolicy: Sendable {
     /// under random loss it rates two-layer codes up to 2.6x low against the simulator
     /// (docs/TUNING.md, `ResidualModelTests`).
     public static let modelMargin = 3.0
-    /// Loss is inflated by this much when deciding to step down: only clearly lower loss does.
+    /// The most a window's loss is inflated by when deciding to step down (`stepDownMargin(for:)`):
+    /// a window of few bursts says little, and only clearly lower loss steps down.
     public static let stepDownMargin = 1.5
+    /// The least it is inflated by, however many bursts the window holds: loss is not stationary
+    /// (a TCP sawtooth's queue drops that escape the congestion marks come and go), so even a
+    /// window of thousands of bursts is not taken at its word.
+    public static let stepDownMarginFloor = 1.15
+
+    /// What `window`'s loss is inflated by when deciding to step down: two standard errors of its
+    /// count of bursts (a Poisson count of n has a relative error of 1/√n), within
+    /// [`stepDownMarginFloor`, `stepDownMargin`]. The count rather than the packets lost: a burst
+    /// of five is one event, and what varies between windows is how many occur.
+    ///
+    /// A fixed 1.5 put the bed's 0.1 % (Reno, 100 Mbit/s: about 80 bursts in 10 s, an error of
+    /// 11 %) at 0.15 %, on the boundary between 48 [1, 48]@7.5ms (0.042) and 62 [1, 62]@7.5ms
+    /// (0.033), and runs went either way; with 1.22 it is 0.12 %, clearly 62.
+    public static func stepDownMargin(for window: LossWindow) -> Double {
+        let bursts = Double(window.bursts.total)
+        guard bursts > 0 else { return stepDownMargin }
+        return min(stepDownMargin, max(stepDownMarginFloor, 1 + 2 / bursts.squareRoot()))
+    }
+
+    /// What `window`'s loss is multiplied by when a congested path steps down by it
+    /// (`stepDownInCongestion`): two standard errors of its count of bursts below 1, at least 0
+    /// (the least loss the window is consistent with).
+    ///
+    /// Low rather than high, because the two errors do not cost the same. A code too weak for a
+    /// full queue's path lets TCP see a loss; it backs off, the queue drains, the peer judges again
+    /// and the code goes up. A code too strong repairs the queue's own drops, so TCP keeps the
+    /// queue full, the peer judges nothing, and the code stays: on the bed (Reno, 100 Mbit/s,
+    /// 0.1 %) the peer judged 956 frames of a 20 s transfer, whose two losses (0.21 %) held
+    /// 33 [1, 33] (0.06) throughout, and the transfer kept 0.877 of the loss-free goodput.
+    public static func congestedLossFactor(for window: LossWindow) -> Double {
+        let bursts = Double(window.bursts.total)
+        guard bursts > 0 else { return 1 }
+        return max(0, 1 - 2 / bursts.squareRoot())
+    }
     /// The most packets per packet sent that may be rebuilt later than the recovery budget. Such
     /// a packet costs the end hosts a spurious retransmission, which Linux undoes once the
     /// duplicate is reported, not a lasting window cut; on the bed (Reno, 200 Mbit/s, 50 ms)
@@ -330,14 +367,20 @@ public struct AdaptivePolicy: Sendable {
         guard settings.mode == .adaptive else { return nil }
         if let roundTrip = roundTripNanoseconds { self.roundTripNanoseconds = roundTrip }
         let sending = observeSending(report, now: now, dataFramesSent: dataFramesSent)
+        judgement = ReportJudgement(shortExpected: report.short.expected, congested: sending == .mostlyUnjudged)
         // A lane that sent nothing since the last report has gone idle: its code waits for the next
         // flow, judged at that flow's rate. Judged at a rate falling to nothing, a bulk lane became
         // a message lane as its transfer ended and took 16 [1, 16] (0.125), which the next transfer
         // on the lane then started with (the bed's logs, docs/TUNING.md §4).
-        guard sending != .idle else { return nil }
+        guard sending != .idle else {
+            judgement.verdict = .idle
+            return nil
+        }
         let congested = sending == .mostlyUnjudged
         var window = Self.judgedWindow(report)
+        judgement.window = window
         guard window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate else {
+            judgement.verdict = .unjudged
             return congested ? stepDownInCongestion(now: now) : nil
         }
         // A congested path whose last second the peer judged too little of: the window judged is
@@ -359,17 +402,27 @@ public struct AdaptivePolicy: Sendable {
         // window judged clean enough takes it down at once, not after `stepDownAfter`.
         let firstEvidence = evidence == nil  // also after `adopt`: the lane's own first window
         if !stale { evidence = window }
+        judgement.stale = stale
         if !stale && !qualifies(current, for: window, band: Self.holdBand) {
             // Up at once: the code in use is predicted to leave too much, or to rebuild too late.
             lowerNeed = nil
+            judgement.verdict = .raised
             return move(to: need(for: window))
         }
-        // Stepping down with `stepDownMargin` waits for clearly lower loss, which a window that no
+        // Stepping down with a margin waits for clearly lower loss, which a window that no
         // longer moves never shows: on the bed (Reno, 100 Mbit/s, 0.1 %), a lane that first judged
         // 0.145 % held 33 [1, 33] (0.06 overhead) for 13 s of a standing queue, and the transfer
         // kept 0.87 of the loss-free goodput where 62 [1, 62] kept 0.91.
-        if judgedOnlyThePast { return stepDownInCongestion(now: now) }
-        let down = need(for: window, margin: Self.stepDownMargin)
+        // Except for the lane's first window: the code it replaces (the configured one, or one
+        // taken from another lane without this lane's rate) was a guess, not a judgement. On the
+        // bed a transfer whose queue filled before its first window kept the 62 [1, 62] it took
+        // from the warm-up's lane (0.05 at its rate) for 9 s, where its window needed 0.033.
+        if judgedOnlyThePast && !(firstEvidence && !stale) {
+            judgement.verdict = .judgedOnlyThePast
+            return stepDownInCongestion(now: now)
+        }
+        let down = need(for: window, margin: Self.stepDownMargin(for: window))
+        judgement.verdict = .kept
         // Down: clearly cheaper. Aside: more layers for about the same cost (a lane that first
         // judged at a slow start's rate keeps a single layer the clean link's floor outdoes).
         let cheaper = cost(ladder[down]) * (1 + Self.tieTolerance) < cost(ladder[currentIndex])
@@ -378,6 +431,7 @@ public struct AdaptivePolicy: Sendable {
             lowerNeed = nil
             return nil
         }
+        judgement.verdict = .steppedDown
         if firstEvidence && !stale { return move(to: down) }
         if let seen = lowerNeed {
             if cost(ladder[down]) > cost(ladder[seen]) { lowerNeed = down }
@@ -385,40 +439,48 @@ public struct AdaptivePolicy: Sendable {
             lowerNeed = down
             lowerSince = now
         }
-        guard now >= lowerSince, now - lowerSince >= settings.stepDownAfterNanoseconds, let target = lowerNeed else { return nil }
+        guard now >= lowerSince, now - lowerSince >= settings.stepDownAfterNanoseconds, let target = lowerNeed else {
+            judgement.verdict = .waitingToStepDown(to: ladder[lowerNeed ?? down], sinceNanoseconds: now &- lowerSince)
+            return nil
+        }
         lowerNeed = nil
         return move(to: target)
     }
 
-    /// The last window this lane judged outside congestion (nil before one): what its path loses,
-    /// for the gateway's other lanes to the same peer (`adopt`).
-    public var pathEvidence: LossWindow? { evidence }
+    /// The last window this lane judged outside congestion (nil before one), with its bulk rate:
+    /// what its path loses, for the gateway's other lanes to the same peer (`adopt`).
+    public var pathEvidence: PathEvidence? {
+        evidence.map { PathEvidence(window: $0, framesPerSecond: rateMeasured && !isMessageLane ? framesPerSecond : nil) }
+    }
 
     /// Whether `adopt` would take another lane's window: adaptive, and nothing judged or taken yet.
     public var takesPathEvidence: Bool { settings.mode == .adaptive && evidence == nil && borrowed == nil }
 
-    /// Takes `window`, judged by another lane sending to the same peer, while this lane has judged
-    /// nothing of its own; returns the code to switch to, or nil. The loss is the path's, not the
+    /// Takes `evidence.window`, judged by another lane sending to the same peer, while this lane has
+    /// judged nothing of its own; returns the code to switch to, or nil. The loss is the path's, not the
     /// lane's, so the configured code a lane starts with need not wait for the lane's own first
     /// report: on the bed (Reno, 100 Mbit/s, 0.1 %), a transfer that started on a lane other than
     /// the warm-up's ran 8 [1, 10, 100] (0.375) for its first 2 s and 0.07–0.10 for 3 s more, and
     /// kept 0.87 of the loss-free goodput where one on the warm-up's lane kept 0.91. Taken once,
-    /// with `stepDownMargin` as a first window of the lane's own is, and judged at an unknown rate;
-    /// the lane's own reports rule after.
-    public mutating func adopt(_ window: LossWindow) -> FECParameters? {
+    /// with the step-down margin as a first window of the lane's own is, and judged at the other
+    /// lane's bulk rate (unknown when it had none); the lane's own reports rule after.
+    public mutating func adopt(_ evidence: PathEvidence) -> FECParameters? {
+        let window = evidence.window
         guard takesPathEvidence, window.expected >= Self.minimumSample / 4, window.lossRate <= Self.implausibleLossRate
         else { return nil }
         borrowed = window
-        // Judged as for a lane of unknown rate: an idle lane's rate (near nothing, a message
-        // lane's) says nothing of the flow to come, and a bulk lane's code is the cheap guess; on
-        // the bed an idle lane took 4 [1, 4] (0.5) and the transfer that came next started there.
+        // Judged as for a lane at the other lane's bulk rate, never at this lane's own: an idle
+        // lane's rate (near nothing, a message lane's) says nothing of the flow to come; on the bed
+        // an idle lane took 4 [1, 4] (0.5) and the transfer that came next started there. Judged
+        // at an unknown rate, a lane may not use the stretched twins, and took 62 [1, 62] (0.05 at
+        // the transfer's rate) where its sibling ran 62 [1, 62]@7.5ms (0.033).
         let (rate, messageLane) = (framesPerSecond, isMessageLane)
-        (framesPerSecond, isMessageLane) = (nil, false)
+        (framesPerSecond, isMessageLane) = (evidence.framesPerSecond, false)
         defer { (framesPerSecond, isMessageLane) = (rate, messageLane) }
         judged = window
         defer { judged = nil }
         decide(window)
-        let code = move(to: need(for: window, margin: Self.stepDownMargin))
+        let code = move(to: need(for: window, margin: Self.stepDownMargin(for: window)))
         decision.basis = .otherLane
         return code
     }
@@ -518,8 +580,13 @@ public struct AdaptivePolicy: Sendable {
         // Idle: the rate it had is kept for the next flow's first reports to smooth from.
         if rateMeasured && sent == last.frames { return .idle }
         let perNanosecond = Double(sent - last.frames) / Double(now - last.at)
-        // Smoothed over about a second of reports: a TCP sawtooth moves the rate by a third.
-        framesPerSecond = rateMeasured ? (framesPerSecond ?? 0) * 0.75 + perNanosecond * 1e9 * 0.25 : perNanosecond * 1e9
+        // Smoothed over about a second of reports: a TCP sawtooth moves the rate by a third. More
+        // than twice the smoothed rate is a new flow on a lane that was slow or idle, taken at
+        // once: smoothed, a transfer that started on a lane idle since the gateway started (rate 0)
+        // was judged as a message lane for its first second and took 12 [1, 12] (0.16) on the bed.
+        let instant = perNanosecond * 1e9
+        let smoothed = (framesPerSecond ?? 0) * 0.75 + instant * 0.25
+        framesPerSecond = rateMeasured && instant <= 2 * (framesPerSecond ?? 0) ? smoothed : instant
         rateMeasured = true
         classifyLane()
         let sentInShortWindow = perNanosecond * Double(report.shortMilliseconds) * 1e6
@@ -530,14 +597,16 @@ public struct AdaptivePolicy: Sendable {
     /// A path congested for `stepDownAfter` with no window judged, or only one from before the
     /// queue filled: repairing a full queue's drops only hides congestion from TCP (which then
     /// keeps the queue full, and the repairs take its room), so the code falls to what the last
-    /// judged window needed, without `stepDownMargin` (no newer window can confirm it), or to the
-    /// cheapest code when none was ever judged (the configured code it starts with was only a
-    /// precaution). The code still goes up at once if the judged window asks for it.
+    /// judged window needed at the least loss it is consistent with (`congestedLossFactor`: no
+    /// newer window can confirm it), or to the cheapest code when none was ever judged (the
+    /// configured code it starts with was only a precaution). The code still goes up at once if
+    /// the judged window asks for it.
     private mutating func stepDownInCongestion(now: UInt64) -> FECParameters? {
         let since = congestedSince ?? now
         congestedSince = since
+        judgement.congestedForNanoseconds = now &- since
         guard now >= since, now - since >= settings.stepDownAfterNanoseconds else { return nil }
-        let target = (evidence ?? borrowed).map { need(for: $0) } ?? floorIndex
+        let target = (evidence ?? borrowed).map { need(for: $0, margin: Self.congestedLossFactor(for: $0)) } ?? floorIndex
         guard cost(ladder[target]) < cost(current) else { return nil }
         lowerNeed = nil
         let code = move(to: target)
@@ -567,6 +636,69 @@ public struct AdaptivePolicy: Sendable {
             recoveryBudgetSeconds: recoveryBudgetSeconds,
             predictedResidual: ResidualModel.residual(of: modelled(current), lossRate: min(1, window.lossRate), weights: weights),
             lateShare: lateShare(of: current, lossRate: min(1, window.lossRate), weights: weights))
+    }
+}
+
+/// What one lane of a gateway judged of the path to a peer, for its other lanes (`AdaptivePolicy.adopt`).
+public struct PathEvidence: Sendable, Equatable {
+    /// The last window the lane judged outside congestion.
+    public var window: LossWindow
+    /// The lane's sending rate in data frames a second, when it was a bulk lane (not a message
+    /// lane) with a measured rate; else nil.
+    public var framesPerSecond: Double?
+
+    /// Evidence of `window`, judged at `framesPerSecond` (nil: not known, or a message lane's).
+    public init(window: LossWindow, framesPerSecond: Double? = nil) {
+        self.window = window
+        self.framesPerSecond = framesPerSecond
+    }
+}
+
+/// What the adaptive policy made of one report: what it judged, and why it kept or changed its code.
+public struct ReportJudgement: Sendable, Equatable {
+    /// The window judged (the long or the short one, `AdaptivePolicy.judgedWindow`); empty when the
+    /// report was not judged at all.
+    public var window = LossWindow()
+    /// Packets the report's short window (1 s) judged.
+    public var shortExpected: UInt64 = 0
+    /// Whether the peer judged under a quarter of what this lane sent (a full queue on the path).
+    public var congested = false
+    /// Whether the short window was too thin to judge and lost nothing, so the long window's old
+    /// loss could not raise the code.
+    public var stale = false
+    /// How long the path has been congested with nothing newer judged, when it was (else nil).
+    public var congestedForNanoseconds: UInt64? = nil
+    /// What was done.
+    public var verdict = Verdict.notJudged
+
+    /// What a report led to.
+    public enum Verdict: Sendable, Equatable {
+        /// No report yet, or the policy is fixed.
+        case notJudged
+        /// The lane sent nothing since the report before: the code waits for the next flow.
+        case idle
+        /// Too few packets judged, or implausibly much loss: not acted on (unless congested).
+        case unjudged
+        /// Congested, the window judged holding only the seconds before the queue filled: the
+        /// code falls to that window's need once congestion has lasted `step-down-after`.
+        case judgedOnlyThePast
+        /// The code in use was short of the window's need: raised.
+        case raised
+        /// The code in use fits the window and nothing clearly cheaper does: kept.
+        case kept
+        /// A clearly cheaper code fits: stepped down (or about to, when the code did not change).
+        case steppedDown
+        /// A clearly cheaper code fits, and has for this long; the step down waits for `step-down-after`.
+        case waitingToStepDown(to: FECParameters, sinceNanoseconds: UInt64)
+    }
+
+    /// An empty judgement.
+    public init() {}
+
+    /// A judgement of a report whose short window judged `shortExpected` packets.
+    public init(shortExpected: UInt64, congested: Bool) {
+        self.shortExpected = shortExpected
+        self.congested = congested
     }
 }
 

@@ -147,6 +147,9 @@ public final class Gateway {
                 {
                     switchCode(of: session, peer: peer, to: code, output: output)
                 }
+                if settings.recordsJudgements && session.policy.settings.mode == .adaptive {
+                    events.append(.reportJudged(peer: peer, judgement: session.policy.judgement, code: session.policy.current))
+                }
             }
         }
         if decoder.counters.streamRestarts != session.reportedRestarts[remoteLane.index] {
@@ -156,7 +159,7 @@ public final class Gateway {
     }
 
     /// The last window this lane's adaptive policy for `peer` judged outside congestion.
-    public func pathEvidence(peer: PeerID) -> LossWindow? { sessions[peer.index].policy.pathEvidence }
+    public func pathEvidence(peer: PeerID) -> PathEvidence? { sessions[peer.index].policy.pathEvidence }
 
     /// Whether this lane's adaptive policy for `peer` would take another lane's window (`adopt`):
     /// it has judged none of its own yet.
@@ -167,9 +170,9 @@ public final class Gateway {
     /// Gives this lane's adaptive policy for `peer` a window another lane judged on the same path
     /// (`AdaptivePolicy.adopt`): a lane that has judged nothing yet leaves its starting code for
     /// what the path needs. Switches the code (into `output`) and records the event if it changed.
-    public func adopt<Output: GatewayOutput>(pathEvidence window: LossWindow, peer: PeerID, into output: inout Output) {
+    public func adopt<Output: GatewayOutput>(pathEvidence evidence: PathEvidence, peer: PeerID, into output: inout Output) {
         let session = sessions[peer.index]
-        guard let code = session.policy.adopt(window) else { return }
+        guard let code = session.policy.adopt(evidence) else { return }
         withUnsafeMutablePointer(to: &output) { output in switchCode(of: session, peer: peer, to: code, output: output) }
     }
 

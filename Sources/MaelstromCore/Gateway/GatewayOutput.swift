@@ -25,4 +25,7 @@ public enum GatewayEvent: Sendable, Equatable {
     case peerRestarted(peer: PeerID, lane: LaneID)
     /// The adaptive policy changed the code sent to the peer, for the loss it reported.
     case codeChanged(peer: PeerID, code: FECParameters, decision: CodeDecision)
+    /// The adaptive policy judged a loss report of the peer (only with
+    /// `GatewaySettings.recordsJudgements`); `code` is the code in use after it.
+    case reportJudged(peer: PeerID, judgement: ReportJudgement, code: FECParameters)
 }

@@ -36,14 +36,19 @@ public struct GatewaySettings: Sendable, Equatable {
     public var framing: FrameProtection
     /// Fixed or adaptive FEC; in adaptive mode `fec` is the starting code and the bound of the ladder.
     public var adaptation: AdaptationSettings
+    /// Whether each loss report's judgement becomes an event (`GatewayEvent.reportJudged`): a few
+    /// a second per lane and peer, for a debug log of why the adaptive policy kept its code.
+    public var recordsJudgements: Bool
 
     /// Creates settings.
     public init(
         peers: [PeerSettings], fec: FECParameters, decoder: DecoderParameters,
         keepaliveIntervalNanoseconds: UInt64 = 1_000_000_000, peerTimeoutNanoseconds: UInt64 = 3_000_000_000,
-        clampMSS: Bool = true, framing: FrameProtection = .plaintext, adaptation: AdaptationSettings = AdaptationSettings()
+        clampMSS: Bool = true, framing: FrameProtection = .plaintext, adaptation: AdaptationSettings = AdaptationSettings(),
+        recordsJudgements: Bool = false
     ) {
         self.adaptation = adaptation
+        self.recordsJudgements = recordsJudgements
         self.peers = peers
         self.fec = fec
         self.decoder = decoder

@@ -154,7 +154,7 @@ public struct PeerFECView: Sendable, Equatable {
     /// The last window the adaptive policy judged outside congestion, of the peer's reports on
     /// this gateway's streams (the lane's, or across lanes the one with the most packets): what the
     /// path to the peer loses, which a lane that has judged nothing yet takes (`Gateway.adopt`).
-    public var pathEvidence: LossWindow? = nil
+    public var pathEvidence: PathEvidence? = nil
 
     /// An empty view.
     public init() {}
@@ -172,7 +172,7 @@ public struct PeerFECView: Sendable, Equatable {
         lastSecond.add(other.lastSecond)
         lastTenSeconds.add(other.lastTenSeconds)
         lastMinute.add(other.lastMinute)
-        if let theirs = other.pathEvidence, theirs.expected > (pathEvidence?.expected ?? 0) { pathEvidence = theirs }
+        if let theirs = other.pathEvidence, theirs.window.expected > (pathEvidence?.window.expected ?? 0) { pathEvidence = theirs }
     }
 }
 
