@@ -15,7 +15,8 @@ final class PeerEventLog: Sendable {
         lanesUp = NIOLockedValueBox(Array(repeating: [], count: peerNames.count))
     }
 
-    /// Records an event of lane `lane` (called on that lane's thread, about once a second at most).
+    /// Records an event of lane `lane` (called on that lane's thread: about once a second at most,
+    /// a few times a second per peer with report judgements at the debug level).
     func record(_ event: GatewayEvent, lane: LaneID) {
         switch event {
         case .peerUp(let peer):

@@ -252,7 +252,8 @@ public final class Gateway {
         }
     }
 
-    /// Takes the events noticed since the last call (peer up, down, restarted).
+    /// Takes the events noticed since the last call (peer up, down, restarted, code changed, and with
+    /// `GatewaySettings.recordsJudgements` every report judged).
     public func takeEvents() -> [GatewayEvent] {
         guard !events.isEmpty else { return [] }
         defer { events.removeAll(keepingCapacity: true) }
