@@ -5,12 +5,15 @@
 # median and least goodput after the phase's first 2 s, the median overhead, the residual and the
 # frames the receiver saw lost to congestion (a full queue: TCP's to see, not FEC's to repair)
 # (compare with scripts/adaptive-figures.sh's steady figures). Writes docs/results/adaptive/schedule.csv. Root.
+# --keep-logs DIR copies the gateways' logs there (gwA.log, gwB.log); --log-level debug makes them
+# hold every loss report's judgement (docs/TUNING.md §4 "Seeing why").
 #
 #   scripts/adaptive-schedule.sh [--phase-seconds S] [--rate MBIT] [--delay MS] [--cc reno] [--min-overhead X] [--bin DIR] [--out CSV]
+#                                [--keep-logs DIR] [--log-level LEVEL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=ads- DELAY=25 RATE=200 PHASE=20 CC=reno BIN="" OUT=docs/results/adaptive/schedule.csv
-PHASES=(none bernoulli:0.01 gilbert:0.0005,0.2 none) MIN_OVERHEAD=""
+PHASES=(none bernoulli:0.01 gilbert:0.0005,0.2 none) MIN_OVERHEAD="" KEEP_LOGS="" LOG_LEVEL=""
 while [ $# -gt 0 ]; do
   case $1 in
     --phase-seconds) PHASE=$2; shift ;;
@@ -20,7 +23,9 @@ while [ $# -gt 0 ]; do
     --bin) BIN=$2; shift ;;
     --out) OUT=$2; shift ;;
     --min-overhead) MIN_OVERHEAD=$2; shift ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    --keep-logs) KEEP_LOGS=$2; shift ;;
+    --log-level) LOG_LEVEL=$2; shift ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     *) echo "adaptive-schedule: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,7 +34,7 @@ done
 if [ -z "$BIN" ]; then swift build -c release 2>&1 | tail -1; BIN=$(swift build -c release --show-bin-path); fi
 WORK=$(mktemp -d /tmp/maelstrom-adaptive.XXXXXX)
 . scripts/lib/bed-gateways.sh
-cleanup() { set +e; bed_stop_gateways; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
+cleanup() { set +e; bed_stop_gateways; [ -z "$KEEP_LOGS" ] || { mkdir -p "$KEEP_LOGS" && cp "$WORK"/gw[AB].log "$KEEP_LOGS"/; }; bash scripts/netns-setup.sh down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$WORK"; }
 trap cleanup EXIT
 bed_genkeys
 metric() { bed_metric gwA "$1"; }
@@ -44,7 +49,8 @@ bash scripts/netns-setup.sh up --prefix "$PREFIX" --delay "$DELAY" --rate "$RATE
 bed_start=$(date +%s.%N)
 in_ns hostB iperf3 -s -p 5201 </dev/null >/dev/null 2>&1 &
 bed_start_gateways "  mode: adaptive${MIN_OVERHEAD:+
-  min-overhead: $MIN_OVERHEAD}"
+  min-overhead: $MIN_OVERHEAD}" "" "" "${LOG_LEVEL:+log:
+  level: $LOG_LEVEL}"
 # iperf3 starts a whole number of seconds into the schedule, so its intervals line up with the phases.
 offset=$(python3 -c "import math,time; print(math.ceil(time.time() - $bed_start + 0.5))")
 sleep "$(python3 -c "import time; print(max(0, $bed_start + $offset - time.time()))")"

@@ -56,6 +56,7 @@ final class PeerEventLog: Sendable {
         var text = String(
             format: "judged %llu packets (short window %llu), %.4f%% loss in %llu bursts", window.expected, judgement.shortExpected,
             window.lossRate * 100, window.bursts.total)
+        if judgement.onset { text += ", early report (since the previous one: up only)" }
         if judgement.stale { text += ", stale" }
         if judgement.congested { text += ", congested" }
         if let congested = judgement.congestedForNanoseconds { text += String(format: " for %.2f s", Double(congested) / 1e9) }

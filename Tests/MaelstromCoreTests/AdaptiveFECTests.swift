@@ -464,6 +464,44 @@ struct AdaptivePolicyTests {
         #expect(AdaptivePolicy.sentOverhead(of: lane.current, framesPerSecond: 8_000) < AdaptivePolicy.sentOverhead(of: taken!, framesPerSecond: 8_000))
     }
 
+    @Test("an early report's slice since the previous report raises the code at once to what the slice needs, though the trailing windows are still clean; it never lowers the code")
+    func onsetSlice() {
+        var policy = AdaptivePolicy(settings: settings, bound: bound)
+        let clean = LossWindow(expected: 16_000, lost: 0, bursts: BurstHistogram(), unrecovered: 0)
+        var now: UInt64 = 0
+        for step in 0..<8 {
+            now = UInt64(step) * 250_000_000
+            _ = policy.consider(report(clean), now: now, dataFramesSent: UInt64(step) * 4_000)
+        }
+        let floor = policy.current
+        #expect(floor.nominalOverhead <= settings.minOverhead + 0.01)
+        // 50 ms at 16,000 frames a second under 1 % loss: 800 judged, 8 single losses; the long
+        // window (and any trailing one) still mostly clean.
+        let slice = singleLosses(expected: 800, lost: 8)
+        let early = LossReportFrame(
+            stream: StreamID(1), shortMilliseconds: 50, longMilliseconds: 10_000, short: slice,
+            long: LossWindow(expected: 160_000, lost: 8, bursts: slice.bursts, unrecovered: 0), shortSpan: .sincePreviousReport)
+        now += 50_000_000
+        #expect(policy.consider(early, now: now, dataFramesSent: 8 * 4_000 + 800) != nil)
+        #expect(policy.judgement.onset && policy.judgement.verdict == .raised)
+        #expect(policy.current == policy.ladder[policy.need(for: slice)])
+        // What the policy would run for a full second of 1 % loss is within its hold band.
+        #expect(policy.qualifies(policy.current, for: singleLosses(expected: 16_000, lost: 160), band: AdaptivePolicy.holdBand))
+        let raised = policy.current
+        // A clean slice does not lower it, nor does a thin or implausible one move it.
+        let quiet = LossReportFrame(
+            stream: StreamID(1), shortMilliseconds: 50, longMilliseconds: 10_000, short: singleLosses(expected: 800, lost: 0),
+            long: clean, shortSpan: .sincePreviousReport)
+        now += 50_000_000
+        #expect(policy.consider(quiet, now: now, dataFramesSent: 8 * 4_000 + 1_600) == nil)
+        #expect(policy.current == raised)
+        var thin = early
+        thin.short = singleLosses(expected: 200, lost: 8)
+        var fresh = AdaptivePolicy(settings: settings, bound: bound)
+        _ = fresh.consider(report(clean), now: 0)
+        #expect(fresh.consider(thin, now: 50_000_000) == nil && fresh.judgement.verdict == .unjudged)
+    }
+
     @Test("a lane's rate jumping to more than twice its smoothed value is a new flow, taken at once; smaller moves are smoothed")
     func rateJump() {
         var lane = AdaptivePolicy(settings: settings, bound: bound)
@@ -725,15 +763,28 @@ struct AdaptiveGatewayTests {
         pair.lossAToB = LossProcess(model: .bernoulli(p: 0.01), seed: 9)
         let onset = pair.now
         var raisedAfter: UInt64? = nil
+        // When the code first qualified for the whole 1 % (not only for the part of a trailing
+        // window that had lost yet): judged at the lane's rate, within the policy's hold band.
+        // Here at 240 ms: the second early report's slice holds only lossy time. Early reports
+        // with trailing half-second windows left the code short until 300 ms.
+        var protectedAfter: UInt64? = nil
+        var judge = AdaptivePolicy(settings: pair.a.settings.adaptation, bound: pair.a.settings.fec)
+        judge.assume(framesPerSecond: 16_000, roundTripNanoseconds: 50_000_000)
+        let fullLoss = singleLosses(expected: 16_000, lost: 160)
         for _ in 0..<40 {
             sent = Self.traffic(pair, seconds: 0.01, rate: 16_000, from: sent)
             if raisedAfter == nil && pair.a.code(peer: peer).nominalOverhead > 0.05 { raisedAfter = pair.now - onset }
+            if protectedAfter == nil && judge.qualifies(pair.a.code(peer: peer), for: fullLoss, band: AdaptivePolicy.holdBand) {
+                protectedAfter = pair.now - onset
+            }
         }
         #expect(pair.b.counters(peer: peer).earlyLossReports >= 1)
         // The issue's bound: one report interval plus one round trip (judged 1,024 frames behind,
         // once a delay probe covers them, then reported early and 25 ms on the way).
         let after = raisedAfter ?? .max
         #expect(after <= 300_000_000, "raised \(Double(after) / 1e6) ms after the loss began")
+        #expect(protectedAfter.map { $0 <= 260_000_000 } == true,
+            "a code fit for the full 1 % only \(protectedAfter.map { "\(Double($0) / 1e6) ms" } ?? "never") after the loss began: \(pair.a.code(peer: peer))")
     }
 
     @Test("a lane that has judged nothing takes what another lane to the same peer judged, once, and leaves its starting code for it")

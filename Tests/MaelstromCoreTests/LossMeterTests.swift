@@ -127,9 +127,10 @@ struct LossReportFrameTests {
             long: LossWindow(expected: 160_000, lost: 5006, bursts: bursts, unrecovered: 3))
     }
 
-    @Test("a report survives writing and parsing, plaintext and sealed framing alike")
-    func roundTrip() throws {
-        let report = sampleReport()
+    @Test("a report survives writing and parsing, plaintext and sealed framing alike", arguments: [LossReportFrame.ShortWindowSpan.trailing, .sincePreviousReport])
+    func roundTrip(span: LossReportFrame.ShortWindowSpan) throws {
+        var report = sampleReport()
+        report.shortSpan = span
         var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)
         header.withUnsafeMutableBytes { report.write(to: $0.baseAddress!) }
         let datagram = header.withUnsafeBytes { raw in
@@ -144,9 +145,10 @@ struct LossReportFrameTests {
         #expect(back == report)
     }
 
-    @Test("a report claiming more lost than expected, or with reserved bytes set, is refused")
+    @Test("a report claiming more lost than expected, or with a flag set other than the short window's span, is refused")
     func inconsistent() {
-        for (offset, value) in [(8 + 4, UInt8(0xFF)), (8 + 12, 1), (8 + LossReportFrame.windowSize + 8, 0xFF)] {
+        let long = 8 + LossReportFrame.windowSize
+        for (offset, value) in [(8 + 4, UInt8(0xFF)), (8 + 12, 1), (8 + 15, 2), (long + 8, 0xFF), (long + 15, 1)] {
             var header = [UInt8](repeating: 0, count: WireFormat.lossReportSize)
             header.withUnsafeMutableBytes { sampleReport().write(to: $0.baseAddress!) }
             header[offset] = value
@@ -284,5 +286,23 @@ struct LossMeterCongestionTests {
         let first = off.sample(sentAt: 0, now: 1)
         let second = off.sample(sentAt: 0, now: 100_000_000)
         #expect(!first && !second)
+    }
+}
+
+@Suite("Loss meter running counts")
+struct LossMeterRunningCountTests {
+    @Test("what a meter judged since an earlier reading is the difference of its running counts, congestion left out")
+    func sinceReading() {
+        let meter = LossMeter()
+        // 0..<3000 with 10 single losses, then 3000..<6000 with 30 single losses.
+        for index in 0..<6000 where !(index < 3000 ? index % 300 == 7 : index % 100 == 7) {
+            meter.record(UInt32(index), now: UInt64(index) * 62_500)
+        }
+        let first = meter.judgedOutsideCongestion
+        for index in 6000..<9000 where index % 100 != 7 { meter.record(UInt32(index), now: UInt64(index) * 62_500) }
+        let slice = meter.judgedOutsideCongestion.since(first)
+        #expect(slice.expected == 3000)
+        #expect(slice.lost == 30 && slice.bursts.total == 30 && slice.bursts.counts[0] == 30)
+        #expect(first.since(meter.judgedOutsideCongestion) == LossWindow())
     }
 }

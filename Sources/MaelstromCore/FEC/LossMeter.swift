@@ -8,6 +8,8 @@ public struct BurstHistogram: Sendable, Equatable {
 
     /// An empty histogram.
     public init() { counts = .zero }
+    /// A histogram of these counts.
+    public init(counts: SIMD16<UInt32>) { self.counts = counts }
 
     /// The bucket of a burst of `length` (at least 1) packets.
     @inline(__always)
@@ -77,6 +79,15 @@ public struct LossWindow: Sendable, Equatable {
         return count == 0 ? 1 : max(1, Double(lost) / Double(count))
     }
 
+    /// What this running count holds beyond `earlier`, an earlier value of the same count (each
+    /// field at least 0).
+    public func since(_ earlier: LossWindow) -> LossWindow {
+        LossWindow(
+            expected: expected &- min(expected, earlier.expected), lost: lost &- min(lost, earlier.lost),
+            bursts: BurstHistogram(counts: bursts.counts &- pointwiseMin(bursts.counts, earlier.bursts.counts)),
+            unrecovered: unrecovered &- min(unrecovered, earlier.unrecovered))
+    }
+
     /// Adds another window's counts.
     public mutating func add(_ other: LossWindow) {
         expected &+= other.expected
@@ -135,6 +146,14 @@ public final class LossMeter {
     private var sampledBefore: UInt64 = 0
     private var lastSampleCongested = false
     private var runCongested = false
+
+    /// Everything judged outside congestion since the meter started: what the windows hold, not
+    /// bounded in time (an early report's slice is the difference of two of these).
+    public var judgedOutsideCongestion: LossWindow {
+        var judged = total.since(congested)
+        judged.unrecovered = total.unrecovered
+        return judged
+    }
 
     /// Creates an empty meter.
     public init() {

@@ -335,7 +335,10 @@ public final class Gateway {
         let lane = lane
         let protection = settings.framing
         let total = WireFormat.envelopeSize + WireFormat.lossReportSize
-        let shortNanoseconds: UInt64 = session.earlyReportDue ? 500_000_000 : 1_000_000_000
+        // An early report's short window is what was judged since the previous report (losses
+        // that just appeared, undiluted); a regular one's the last second.
+        let early = session.earlyReportDue
+        let sinceMilliseconds = UInt16(clamping: max(1, (now &- min(now, session.lastReportAt)) / 1_000_000))
         session.earlyReportDue = false
         for index in session.decoders.indices {
             let decoder = session.decoders[index]
@@ -344,10 +347,10 @@ public final class Gateway {
             guard let remote = session.lane(of: decoder), let meter = session.meter(for: remote) else { continue }
             meter.noteUnrecovered(total: decoder.counters.unrecoverable, now: now)
             let report = LossReportFrame(
-                stream: stream, shortMilliseconds: UInt16(shortNanoseconds / 1_000_000), longMilliseconds: 10_000,
-                short: meter.window(nanoseconds: shortNanoseconds, now: now),
-                long: meter.window(nanoseconds: 10_000_000_000, now: now))
-            session.noteReported(lane: remote, total: meter.total, long: report.long, now: now)
+                stream: stream, shortMilliseconds: early ? sinceMilliseconds : 1000, longMilliseconds: 10_000,
+                short: early ? session.sinceReported(lane: remote, meter: meter) : meter.window(nanoseconds: 1_000_000_000, now: now),
+                long: meter.window(nanoseconds: 10_000_000_000, now: now), shortSpan: early ? .sincePreviousReport : .trailing)
+            session.noteReported(lane: remote, meter: meter, long: report.long, now: now)
             output.send(toPeer: peer, capacity: total) { slot in
                 report.write(to: slot + WireFormat.envelopeSize)
                 WireFormat.writeEnvelope(slot, type: .lossReport, lane: lane, protection: protection)

@@ -24,12 +24,12 @@ final class PeerSession {
     var nextReport: UInt64
     // When the last reports went, and what each lane's meter had judged then (`noteReported`).
     private(set) var lastReportAt: UInt64 = 0
-    /// Whether the next report was brought forward by losses: its short window is then half a
-    /// second, so loss that began a moment ago is not diluted by a clean second.
+    /// Whether the next report was brought forward by losses: its short window is then what was
+    /// judged since the previous report, so loss that began a moment ago is not diluted by the
+    /// clean time before it.
     var earlyReportDue = false
-    private var reportedLost = [UInt64](repeating: 0, count: LaneID.maxLanes)
-    private var reportedBursts = [UInt64](repeating: 0, count: LaneID.maxLanes)
-    private var reportedExpected = [UInt64](repeating: 0, count: LaneID.maxLanes)
+    // What each lane's meter had judged outside congestion when the last report went.
+    private var reportedJudged = [LossWindow](repeating: LossWindow(), count: LaneID.maxLanes)
     private var reportedBurstRate = [Double](repeating: 0, count: LaneID.maxLanes)
     var counters = PeerCounters()
     var up = false
@@ -93,9 +93,8 @@ final class PeerSession {
         if meteredStream[lane.index] != current {
             meteredStream[lane.index] = current
             meter.reset()
-            reportedLost[lane.index] = 0
-            reportedBursts[lane.index] = 0
-            reportedExpected[lane.index] = 0
+            // The meter's totals run on across streams: the new one's slice starts here.
+            reportedJudged[lane.index] = meter.judgedOutsideCongestion
         }
         meter.record(header.sequence, now: now)
         // Loss appearing: report now rather than at the next interval, so the sender's code is up
@@ -103,12 +102,12 @@ final class PeerSession {
         // Counted in bursts, not losses: a full queue the congestion marks missed loses a few long
         // bursts, and reporting those early sent a clean link's code up.
         let index = lane.index
-        guard meter.total.lost >= reportedLost[index] &+ Self.earlyReportBursts, nextReport > now,
+        guard meter.total.lost &- meter.congested.lost >= reportedJudged[index].lost &+ Self.earlyReportBursts, nextReport > now,
             now >= lastReportAt &+ Self.earlyReportSpacingNanoseconds
         else { return }
-        let total = meter.total
-        let bursts = total.bursts.total &- min(total.bursts.total, reportedBursts[index])
-        let expected = total.expected &- min(total.expected, reportedExpected[index])
+        let slice = sinceReported(lane: lane, meter: meter)
+        let bursts = slice.bursts.total
+        let expected = slice.expected
         if bursts >= Self.earlyReportBursts && Double(bursts) > 4 * reportedBurstRate[index] * Double(expected) + Double(Self.earlyReportBursts) {
             nextReport = now
             earlyReportDue = true
@@ -122,11 +121,15 @@ final class PeerSession {
     /// Reports come no closer together than this.
     static let earlyReportSpacingNanoseconds: UInt64 = 50_000_000
 
+    /// What the meter of the peer's lane `lane` judged outside congestion since the last report
+    /// about it (an early report's short window).
+    func sinceReported(lane: LaneID, meter: LossMeter) -> LossWindow {
+        meter.judgedOutsideCongestion.since(reportedJudged[lane.index])
+    }
+
     /// Notes what the meter of the peer's lane `lane` had judged when a report about it went out.
-    func noteReported(lane: LaneID, total: LossWindow, long: LossWindow, now: UInt64) {
-        reportedLost[lane.index] = total.lost
-        reportedBursts[lane.index] = total.bursts.total
-        reportedExpected[lane.index] = total.expected
+    func noteReported(lane: LaneID, meter: LossMeter, long: LossWindow, now: UInt64) {
+        reportedJudged[lane.index] = meter.judgedOutsideCongestion
         reportedBurstRate[lane.index] = long.expected == 0 ? 0 : Double(long.bursts.total) / Double(long.expected)
         lastReportAt = now
     }

@@ -236,14 +236,29 @@ public struct LossReportFrame: Sendable, Equatable {
     public var short: LossWindow
     /// The long window (about ten seconds: what is stable).
     public var long: LossWindow
+    /// What the short window covers.
+    public var shortSpan: ShortWindowSpan
+
+    /// What a report's short window covers.
+    public enum ShortWindowSpan: Sendable, Equatable {
+        /// The last `shortMilliseconds` (a regular report).
+        case trailing
+        /// What was judged since the previous report, `shortMilliseconds` ago (an early report:
+        /// loss just appeared, and a trailing window would dilute it with the clean time before).
+        case sincePreviousReport
+    }
 
     /// Creates a report.
-    public init(stream: StreamID, shortMilliseconds: UInt16, longMilliseconds: UInt16, short: LossWindow, long: LossWindow) {
+    public init(
+        stream: StreamID, shortMilliseconds: UInt16, longMilliseconds: UInt16, short: LossWindow, long: LossWindow,
+        shortSpan: ShortWindowSpan = .trailing
+    ) {
         self.stream = stream
         self.shortMilliseconds = shortMilliseconds
         self.longMilliseconds = longMilliseconds
         self.short = short
         self.long = long
+        self.shortSpan = shortSpan
     }
 
     /// Reads the `WireFormat.lossReportSize` header bytes at `header` (bounds checked by the caller).
@@ -253,7 +268,11 @@ public struct LossReportFrame: Sendable, Equatable {
         longMilliseconds = header.loadBigEndianUInt16(at: 6)
         short = Self.readWindow(header + 8)
         long = Self.readWindow(header + 8 + Self.windowSize)
+        shortSpan = header.loadBigEndianUInt32(at: 8 + 12) & Self.sincePreviousReportFlag != 0 ? .sincePreviousReport : .trailing
     }
+
+    /// The bit of the short window's flags word (offset 12) that marks a span since the previous report.
+    static let sincePreviousReportFlag: UInt32 = 1
 
     /// Writes the `WireFormat.lossReportSize` header bytes at `destination`; counts above 2³² − 1
     /// are sent as 2³² − 1.
@@ -263,15 +282,16 @@ public struct LossReportFrame: Sendable, Equatable {
         destination.storeBigEndian(longMilliseconds, at: 6)
         Self.writeWindow(short, to: destination + 8)
         Self.writeWindow(long, to: destination + 8 + Self.windowSize)
+        if shortSpan == .sincePreviousReport { destination.storeBigEndian(Self.sincePreviousReportFlag, at: 8 + 12) }
     }
 
     /// Whether both windows at `header` count no more lost or unrecovered packets than expected
-    /// and leave their reserved bytes zero.
+    /// and set no flag but the short window's `sincePreviousReportFlag`.
     public static func isConsistent(_ header: UnsafeRawPointer) -> Bool {
-        for offset in [8, 8 + windowSize] {
+        for (offset, allowedFlags) in [(8, sincePreviousReportFlag), (8 + windowSize, 0)] {
             let expected = header.loadBigEndianUInt32(at: offset)
             guard header.loadBigEndianUInt32(at: offset + 4) <= expected, header.loadBigEndianUInt32(at: offset + 8) <= expected,
-                header.loadBigEndianUInt32(at: offset + 12) == 0
+                header.loadBigEndianUInt32(at: offset + 12) & ~allowedFlags == 0
             else { return false }
         }
         return true

@@ -34,7 +34,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .sealed: "sealed frame where a plaintext one was expected, or unknown flags"
         case .laneOutOfRange: "sender lane beyond the largest lane count"
         case .notSealed: "plaintext frame where a sealed one was expected"
-        case .badLossReport: "loss report with more lost or unrecovered packets than expected, or reserved bytes set"
+        case .badLossReport: "loss report with more lost or unrecovered packets than expected, or an unknown flag set"
         }
     }
 
